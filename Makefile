@@ -1,0 +1,144 @@
+# nodeprep.netfilter: build, test and audit entry points.
+# `make test` runs every tier (CI calls it); `make audit` audits localhost (or INVENTORY=...).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+ROOT := $(CURDIR)
+BUILD := $(ROOT)/build
+
+# Real interpreters, not pyenv shims: ansible-test drops PYENV_VERSION, under which the shims exit 127.
+PY311 ?= $(shell python3.11 -c 'import sys; print(sys.executable)' 2>/dev/null)
+PY312 ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null || ls -1 $(HOME)/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
+
+VENV := $(ROOT)/.venv
+VENV312 := $(ROOT)/.venv-py312
+
+# The collection must sit at ansible_collections/nodeprep/netfilter. For ansible and pytest a symlink to the
+# checkout is enough; ansible-test resolves its working directory, so it gets a synced copy instead. That copy lives
+# outside the checkout: inside it, ansible-test would ask git for the file list and find the copy ignored.
+COLLECTIONS := $(BUILD)/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/nodeprep/netfilter
+ANSIBLE_TEST_ROOT ?= $(HOME)/.cache/nodeprep.netfilter/ansible-test-$(shell printf %s "$(ROOT)" | md5sum | cut -c1-8)
+ANSIBLE_TEST_COLLECTION := $(ANSIBLE_TEST_ROOT)/ansible_collections/nodeprep/netfilter
+
+# ansible.posix and community.general come from the pip `ansible` wheel, because Galaxy is unreachable here.
+ANSIBLE_BUNDLE_VERSION := 12.3.0
+DEPENDENCY_COLLECTIONS := ansible.posix community.general
+DEPS_STAMP := $(COLLECTIONS)/.deps-$(ANSIBLE_BUNDLE_VERSION)
+
+INVENTORY ?= $(ROOT)/playbooks/inventory/localhost.yml
+FAIL_ON ?= high
+
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_NOCOWS := 1
+export ANSIBLE_RETRY_FILES_ENABLED := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help
+help:
+	@echo "make audit      audit localhost (INVENTORY=path for other hosts); exits non-zero when a host is not ready"
+	@echo "make test       every test tier: units, sanity, lint, integration, VM tier (what CI runs)"
+	@echo "make test-fast  every tier but the VM tier"
+	@echo "make units | sanity | lint | integration | test-vm | bench-facts"
+
+# ---------------------------------------------------------------- toolchain
+
+$(VENV)/.installed: requirements/tools-py311.txt requirements/constraints-py311.txt
+	@test -n "$(PY311)" || { echo "python3.11 not found" >&2; exit 1; }
+	rm -rf $(VENV)
+	$(PY311) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r requirements/tools-py311.txt -c requirements/constraints-py311.txt
+	touch $@
+
+$(VENV312)/.installed: requirements/tools-py312.txt requirements/constraints-py312.txt
+	@test -n "$(PY312)" || { echo "python3.12 not found: the ansible-core 2.21 leg needs it" >&2; exit 1; }
+	rm -rf $(VENV312)
+	$(PY312) -m venv $(VENV312)
+	$(VENV312)/bin/pip install --quiet -r requirements/tools-py312.txt -c requirements/constraints-py312.txt
+	touch $@
+
+$(DEPS_STAMP): tests/tools/extract_collections.py | $(VENV)/.installed
+	mkdir -p $(BUILD)/wheels $(COLLECTIONS)/ansible_collections
+	$(VENV)/bin/pip download --quiet --no-deps --dest $(BUILD)/wheels ansible==$(ANSIBLE_BUNDLE_VERSION)
+	$(VENV)/bin/python tests/tools/extract_collections.py \
+	  $(BUILD)/wheels/ansible-$(ANSIBLE_BUNDLE_VERSION)-py3-none-any.whl $(COLLECTIONS) $(DEPENDENCY_COLLECTIONS)
+	touch $@
+
+# ansible-test downloads a get-pip script for every venv it makes; install an offline stand-in for each pip it asks for.
+ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
+.PHONY: ansible-test-offline
+ansible-test-offline:
+	mkdir -p $(ANSIBLE_TEST_CACHE)
+	for pip_version in 24_2 25_2; do \
+	  install -m 0644 tests/tools/get_pip_offline.py $(ANSIBLE_TEST_CACHE)/get_pip_$${pip_version}.py; \
+	done
+
+.PHONY: collection-link
+collection-link: $(DEPS_STAMP)
+	mkdir -p $(dir $(COLLECTION_LINK))
+	ln -sfn $(ROOT) $(COLLECTION_LINK)
+
+# A copy of what git would ship (tracked plus untracked-but-not-ignored files), for ansible-test.
+.PHONY: ansible-test-tree
+ansible-test-tree: $(DEPS_STAMP)
+	rm -rf $(ANSIBLE_TEST_COLLECTION) && mkdir -p $(ANSIBLE_TEST_COLLECTION)
+	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C $(ANSIBLE_TEST_COLLECTION)
+	for dep in ansible community; do ln -sfn $(COLLECTIONS)/ansible_collections/$$dep $(ANSIBLE_TEST_ROOT)/ansible_collections/$$dep; done
+
+.PHONY: tools
+tools: $(VENV)/.installed $(VENV312)/.installed $(DEPS_STAMP) collection-link ansible-test-offline
+
+# ---------------------------------------------------------------- tests
+
+.PHONY: test test-fast
+test: test-fast test-vm
+test-fast: units changelog-lint lint sanity integration
+
+# pytest exits 5 when it collects nothing; make treats that as the failure it is.
+.PHONY: units
+units: tools
+	cd $(COLLECTION_LINK) && PYTHONPATH=$(COLLECTIONS) $(VENV)/bin/python -m pytest -p no:cacheprovider tests/unit -q
+	cd $(COLLECTION_LINK) && PYTHONPATH=$(COLLECTIONS) $(VENV312)/bin/python -m pytest -p no:cacheprovider tests/unit -q
+
+.PHONY: sanity
+sanity: tools ansible-test-tree
+	cd $(ANSIBLE_TEST_COLLECTION) && PATH=$(VENV)/bin:$$PATH $(VENV)/bin/ansible-test sanity --venv --python 3.11 --color no
+	cd $(ANSIBLE_TEST_COLLECTION) && PATH=$(VENV312)/bin:$$PATH $(VENV312)/bin/ansible-test sanity --venv --python 3.12 --color no
+
+.PHONY: lint
+lint: tools
+	$(VENV)/bin/yamllint --strict .
+	$(VENV)/bin/ansible-lint --offline
+
+.PHONY: changelog-lint
+changelog-lint: tools
+	$(VENV)/bin/antsibull-changelog lint
+
+.PHONY: integration-host-deps
+integration-host-deps:
+	bash tests/tools/install-integration-deps
+
+.PHONY: integration
+integration: tools ansible-test-tree integration-host-deps
+	cd $(ANSIBLE_TEST_COLLECTION) && PATH=$(VENV)/bin:$$PATH $(VENV)/bin/ansible-test integration --venv --python 3.11 --color no
+
+.PHONY: test-vm
+test-vm: tools
+	bash tests/vm/run-vm-tier
+
+# ---------------------------------------------------------------- operator entry points
+
+.PHONY: audit
+audit: tools
+	$(VENV)/bin/ansible-playbook -i $(INVENTORY) nodeprep.netfilter.audit -e audit_fail_on=$(FAIL_ON)
+
+BENCH_HOSTS ?= 50
+.PHONY: bench-facts
+bench-facts: tools
+	$(VENV)/bin/python tests/bench/bench_facts.py --hosts $(BENCH_HOSTS)
+
+.PHONY: clean
+clean:
+	rm -rf $(BUILD) tests/output
