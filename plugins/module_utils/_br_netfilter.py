@@ -1,0 +1,565 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""br_netfilter facts: gather (file reads only) and evaluate (pure).
+
+``gather_br_netfilter_facts(root="/")`` returns the dict published as
+``ansible_facts.br_netfilter`` (see DESIGN.md, "br_netfilter_facts"). It reads
+files under ``root`` and runs no subprocess. ``evaluate(facts)`` derives
+``problems``, ``ready`` and ``ready_after_reboot`` from gathered data and is
+separately testable.
+
+State (first rule that matches):
+
+=========== ==============================================================
+loaded      /sys/module/br_netfilter/initstate is ``live`` (or ``coming``),
+            or br_netfilter is listed in /proc/modules
+builtin     /sys/module/br_netfilter exists without ``initstate``; or
+            modules.builtin lists it; or CONFIG_BRIDGE_NETFILTER=y; or
+            bridge-nf-call-iptables exists while no br_netfilter module is
+            loaded (the kernel provides it itself)
+unavailable no module support / modules disabled (checked first), see
+            ``UNAVAILABLE_REASONS``
+blocked     br_netfilter.ko* is in modules.dep but kmod's first matching
+            ``install br_netfilter ...`` line does not load it (or the kernel
+            command line has ``module_blacklist=br_netfilter``)
+loadable    br_netfilter.ko* is in modules.dep
+unavailable otherwise, with a reason code
+=========== ==============================================================
+
+A block line on a loaded/builtin kernel does not change the state; it is
+reported in ``blocked_by`` (and as BR_NETFILTER_BLOCK_CONFIGURED when loaded).
+"""
+
+from __future__ import annotations
+
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._kernel_env import (
+    detect_environment,
+    find_in_modules_dep,
+    parse_proc_modules,
+    read_kernel_config,
+)
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._modules_load_d import (
+    gather_modprobe_policy,
+    gather_modules_load,
+    parse_kernel_cmdline,
+)
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._sysctl_d import (
+    gather_sysctl_persistence,
+    normalize_key,
+)
+
+MODULE = "br_netfilter"
+BOOT_MODULES = ("br_netfilter", "overlay")
+STATES = ("loaded", "builtin", "loadable", "unavailable", "blocked")
+ACTIVE_STATES = ("loaded", "builtin")
+BRIDGE_SYSCTL_DIR = "/proc/sys/net/bridge"
+KEY_IPTABLES = "net.bridge.bridge-nf-call-iptables"
+
+# The sysctl keys we watch. ``desired`` None: reported, never a problem.
+# ``kernel_default``: value after boot when nothing persists it (bridge-nf-*
+# are 1 when br_netfilter is loaded: measured on trixie 6.12 and
+# net/bridge/br_netfilter_hooks.c; forwarding defaults to 0).
+SYSCTL_KEYS = (
+    {"key": "net.bridge.bridge-nf-call-iptables", "desired": 1, "required": True,
+     "needs_module": True, "kernel_default": 1},
+    {"key": "net.bridge.bridge-nf-call-ip6tables", "desired": 1, "required": True,
+     "needs_module": True, "kernel_default": 1},
+    {"key": "net.bridge.bridge-nf-call-arptables", "desired": None, "required": False,
+     "needs_module": True, "kernel_default": 1},
+    {"key": "net.ipv4.ip_forward", "desired": 1, "required": True,
+     "needs_module": False, "kernel_default": 0},
+    {"key": "net.ipv6.conf.all.forwarding", "desired": None, "required": False,
+     "needs_module": False, "kernel_default": 0},
+)
+SYSCTL_KEY_NAMES = tuple(item["key"] for item in SYSCTL_KEYS)
+
+UNAVAILABLE_REASONS = {
+    "no_module_support": "the kernel is built without loadable module support (no /proc/modules, "
+                         "CONFIG_MODULES unset) and does not contain bridge netfilter",
+    "modules_disabled": "module loading is switched off (/proc/sys/kernel/modules_disabled = 1) "
+                        "until the next boot",
+    "not_in_kernel": "this kernel has no br_netfilter: CONFIG_BRIDGE_NETFILTER is not set, or "
+                     "modules.dep does not list br_netfilter.ko",
+    "container": "running in a container: the host kernel must provide br_netfilter, it cannot be "
+                 "loaded from here",
+    "no_modules_dir": "no modules directory (/lib/modules/<release>/modules.dep) for the running kernel",
+}
+
+_REF_MOBY = "https://github.com/moby/moby/issues/48948"
+_REF_SYSCTL_D = "https://www.freedesktop.org/software/systemd/man/latest/sysctl.d.html"
+_REF_MODULES_LOAD = "https://www.freedesktop.org/software/systemd/man/latest/modules-load.d.html"
+_REF_MODPROBE_D = "https://man7.org/linux/man-pages/man5/modprobe.d.5.html"
+_REF_K8S = ("https://kubernetes.io/docs/setup/production-environment/container-runtimes/"
+            "#prerequisite-ipv4-forwarding-optional")
+
+# One table for every problem this module can report. Codes are stable.
+PROBLEMS = {
+    "BR_NETFILTER_UNAVAILABLE": {
+        "severity": "high",
+        "message": "br_netfilter is unavailable ({reason}): {reason_text}.",
+        "remediation": "Use a kernel with CONFIG_BRIDGE_NETFILTER=y or =m and its modules package "
+                       "installed; in a container, load br_netfilter on the host.",
+        "reference": _REF_MOBY,
+    },
+    "BR_NETFILTER_BLOCKED": {
+        "severity": "high",
+        "message": "br_netfilter cannot be loaded: '{command}' at {where} replaces every load.",
+        "remediation": "Remove or comment out that line (an /etc/modprobe.d file of the same name "
+                       "overrides one in /usr/lib/modprobe.d), then modprobe br_netfilter.",
+        "reference": _REF_MODPROBE_D,
+    },
+    "BR_NETFILTER_BLOCK_CONFIGURED": {
+        "severity": "medium",
+        "message": "br_netfilter is loaded now, but '{command}' at {where} will stop it from "
+                   "loading after a reboot.",
+        "remediation": "Remove or override that modprobe.d line.",
+        "reference": _REF_MODPROBE_D,
+    },
+    "BR_NETFILTER_NOT_LOADED": {
+        "severity": "high",
+        "message": "br_netfilter is available ({module_files}) but not loaded.",
+        "remediation": "modprobe br_netfilter (community.general.modprobe with persistent: present, "
+                       "or the nodeprep.netfilter.br_netfilter role).",
+        "reference": _REF_MOBY,
+    },
+    "BR_NETFILTER_BLACKLISTED": {
+        "severity": "medium",
+        "message": "br_netfilter is blacklisted at {where}: systemd-modules-load skips it at boot "
+                   "('deny-listed (by kmod)'); only an explicit modprobe loads it.",
+        "remediation": "Remove the blacklist line, or load br_netfilter from a unit that runs an "
+                       "explicit modprobe.",
+        "reference": _REF_MODPROBE_D,
+    },
+    "BRIDGE_DIR_FALSE_POSITIVE": {
+        "severity": "high",
+        "message": "/proc/sys/net/bridge exists but bridge-nf-call-iptables does not: only the "
+                   "bridge part is present. Docker 27.3.0/27.3.1 mistake this for a loaded "
+                   "br_netfilter and then do not enforce icc=false.",
+        "remediation": "Load br_netfilter; upgrade Docker to 27.4.0 or later.",
+        "reference": _REF_MOBY,
+    },
+    "SYSCTL_LIVE_NOT_1": {
+        "severity": "high",
+        "message": "{key} is {value} now, expected 1.",
+        "remediation": "sysctl -w {key}=1 (ansible.posix.sysctl with sysctl_set: true).",
+        "reference": _REF_K8S,
+    },
+    "SYSCTL_NOT_PERSISTED": {
+        "severity": "medium",
+        "message": "{key} is not set by any sysctl.d file; after a reboot it will be {after_reboot}.",
+        "remediation": "Add '{key} = 1' to a file in /etc/sysctl.d/ that sorts after every other "
+                       "file setting it.",
+        "reference": _REF_SYSCTL_D,
+    },
+    "SYSCTL_OVERRIDDEN": {
+        "severity": "high",
+        "message": "{key} will be {value} after a reboot: {where} wins{overrides}.",
+        "remediation": "Change that line, or set the key in a file whose name sorts after "
+                       "{winner_name} (files are sorted by name across all sysctl.d directories).",
+        "reference": _REF_SYSCTL_D,
+    },
+    "MODULE_NOT_PERSISTED": {
+        "severity": "medium",
+        "message": "br_netfilter is not listed in any modules-load.d file{etc_modules_note}; it will "
+                   "not be loaded at boot.",
+        "remediation": "Create /etc/modules-load.d/br_netfilter.conf containing 'br_netfilter'.",
+        "reference": _REF_MODULES_LOAD,
+    },
+    "SYSCTL_PERSISTED_WITHOUT_MODULE": {
+        "severity": "medium",
+        "message": "{keys} persisted but br_netfilter will not be loaded at boot: systemd-sysctl "
+                   "logs \"Couldn't write '1' to 'net/bridge/bridge-nf-call-iptables', ignoring: "
+                   "No such file or directory\" and the keys stay absent until something loads "
+                   "the module.",
+        "remediation": "Persist the module too (/etc/modules-load.d/br_netfilter.conf).",
+        "reference": _REF_MODULES_LOAD,
+    },
+    "SYSCTL_CONF_NOT_READ": {
+        "severity": "low",
+        "message": "/etc/sysctl.conf sets {keys} but systemd-sysctl does not read it (no sysctl.d "
+                   "entry links to it).",
+        "remediation": "Move the settings into /etc/sysctl.d/*.conf.",
+        "reference": _REF_SYSCTL_D,
+    },
+    "ETC_MODULES_NOT_READ": {
+        "severity": "low",
+        "message": "/etc/modules lists {modules} but systemd-modules-load does not read it (no "
+                   "modules-load.d entry links to it).",
+        "remediation": "Create /etc/modules-load.d/br_netfilter.conf instead.",
+        "reference": _REF_MODULES_LOAD,
+    },
+    "CANNOT_LOAD_MODULES_HERE": {
+        "severity": "low",
+        "message": "br_netfilter is {state} but this process cannot load modules ({why}).",
+        "remediation": "Run as root with CAP_SYS_MODULE in the initial user namespace (become: true).",
+        "reference": "https://man7.org/linux/man-pages/man7/capabilities.7.html",
+    },
+}
+SEVERITIES = ("low", "medium", "high")
+
+
+class BrNetfilterFactsError(Exception):
+    """Bad input (e.g. a root that is not a Linux root tree)."""
+
+
+def make_problem(code, **context):
+    """Build a ``{code, severity, message, remediation, reference}`` dict from PROBLEMS."""
+    spec = PROBLEMS[code]
+    return {
+        "code": code,
+        "severity": spec["severity"],
+        "message": spec["message"].format(**context),
+        "remediation": spec["remediation"].format(**context),
+        "reference": spec["reference"],
+    }
+
+
+def parse_sysctl_value(text):
+    """Live sysctl text -> int when numeric, stripped text otherwise, None when absent."""
+    if text is None:
+        return None
+    value = text.strip()
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def classify_state(obs):
+    """Decide the state from observations (pure).
+
+    ``obs`` keys: initstate, sysfs_dir, proc_modules (dict or None),
+    module_support (bool or None), builtin_listed, kconfig (dict or None),
+    bridge_key_present, modules_disabled, dep_files, modules_dep_present,
+    container, can_load_modules, blocked_by.
+
+    Returns ``(state, unavailable_reason, state_reason, evidence)``.
+    """
+    evidence = []
+    kconfig = obs.get("kconfig") or {}
+    proc_modules = obs.get("proc_modules")
+    if obs.get("initstate") in ("live", "coming"):
+        evidence.append("/sys/module/br_netfilter/initstate = %s" % obs["initstate"])
+        return "loaded", None, "br_netfilter is a loaded module", evidence
+    if proc_modules and MODULE in proc_modules:
+        evidence.append("/proc/modules lists br_netfilter")
+        return "loaded", None, "br_netfilter is a loaded module", evidence
+    builtin_reason = None
+    if obs.get("sysfs_dir") and obs.get("initstate") is None:
+        builtin_reason = "/sys/module/br_netfilter exists without initstate"
+    elif obs.get("builtin_listed"):
+        builtin_reason = "modules.builtin lists br_netfilter"
+    elif kconfig.get("CONFIG_BRIDGE_NETFILTER") == "y":
+        builtin_reason = "CONFIG_BRIDGE_NETFILTER=y"
+    elif obs.get("bridge_key_present"):
+        builtin_reason = "bridge-nf-call-iptables exists and no br_netfilter module is loaded"
+    if builtin_reason:
+        evidence.append(builtin_reason)
+        return "builtin", None, "bridge netfilter is built into the kernel (%s)" % builtin_reason, evidence
+
+    def unavailable(code, detail):
+        evidence.append(detail)
+        return "unavailable", code, "br_netfilter is unavailable: %s" % UNAVAILABLE_REASONS[code], evidence
+
+    if obs.get("module_support") is False:
+        return unavailable("no_module_support", "no /proc/modules" + (
+            ", CONFIG_MODULES unset" if kconfig.get("CONFIG_MODULES") == "n" else ""))
+    if obs.get("modules_disabled"):
+        return unavailable("modules_disabled", "/proc/sys/kernel/modules_disabled = 1")
+    dep_files = obs.get("dep_files") or []
+    if dep_files:
+        evidence.append("modules.dep lists %s" % ", ".join(dep_files))
+        blocked_by = obs.get("blocked_by")
+        if blocked_by:
+            where = _where(blocked_by)
+            evidence.append("install command at %s" % where)
+            return ("blocked", None, "br_netfilter exists but '%s' at %s stops it from loading"
+                    % (blocked_by["command"], where), evidence)
+        if obs.get("container") and not obs.get("can_load_modules"):
+            return unavailable("container", "container %s without module loading rights" % obs["container"])
+        return "loadable", None, "br_netfilter is available as a module but not loaded", evidence
+    if kconfig.get("CONFIG_BRIDGE_NETFILTER") == "n":
+        return unavailable("not_in_kernel", "CONFIG_BRIDGE_NETFILTER is not set")
+    if obs.get("modules_dep_present"):
+        return unavailable("not_in_kernel", "modules.dep does not list br_netfilter.ko")
+    if obs.get("container"):
+        return unavailable("container", "container %s, no modules directory" % obs["container"])
+    return unavailable("no_modules_dir", "no modules.dep for the running kernel")
+
+
+def _where(ref):
+    if ref.get("line"):
+        return "%s:%s" % (ref["file"], ref["line"])
+    return ref["file"]
+
+
+def _modules_dirs(release):
+    return ("/lib/modules/%s" % release, "/usr/lib/modules/%s" % release)
+
+
+def gather_br_netfilter_facts(root="/", managed_sysctl_file=None):
+    """Gather everything (file reads only) and evaluate it. See module docs."""
+    fs = RootFS(root)
+    if not fs.isdir("/"):
+        raise BrNetfilterFactsError("root %r does not exist or is not a directory" % root)
+    release_text = fs.read_text("/proc/sys/kernel/osrelease")
+    if release_text is None:
+        raise BrNetfilterFactsError(
+            "cannot read /proc/sys/kernel/osrelease under root %r: not a Linux root with /proc mounted" % root)
+    release = release_text.strip()
+
+    cmdline = parse_kernel_cmdline(fs.read_text("/proc/cmdline") or "")
+    environment = detect_environment(fs, release)
+
+    proc_modules_text = fs.read_text("/proc/modules")
+    proc_modules = parse_proc_modules(proc_modules_text) if proc_modules_text is not None else None
+    if proc_modules is None and fs.exists("/proc/modules"):
+        module_support = None  # present but unreadable
+    else:
+        module_support = proc_modules is not None
+
+    initstate_text = fs.read_text("/sys/module/br_netfilter/initstate")
+    initstate = initstate_text.strip() if initstate_text is not None else None
+    sysfs_dir = fs.isdir("/sys/module/br_netfilter")
+
+    modules_dir = None
+    dep_files = []
+    modules_dep_present = False
+    builtin_listed = False
+    for candidate in _modules_dirs(release):
+        dep_text = fs.read_text(candidate + "/modules.dep")
+        if dep_text is None:
+            continue
+        modules_dir = candidate
+        modules_dep_present = True
+        dep_files = ["%s/%s" % (candidate, path) for path in find_in_modules_dep(dep_text, MODULE)]
+        builtin_text = fs.read_text(candidate + "/modules.builtin")
+        builtin_listed = bool(builtin_text and find_in_modules_dep(builtin_text, MODULE))
+        break
+
+    bridge_dir = fs.isdir(BRIDGE_SYSCTL_DIR)
+    live = {}
+    for item in SYSCTL_KEYS:
+        live[item["key"]] = parse_sysctl_value(fs.read_text("/proc/sys/" + normalize_key(item["key"])))
+    key_present = live[KEY_IPTABLES] is not None
+
+    kconfig, kconfig_source = None, None
+    settled = initstate in ("live", "coming") or (proc_modules and MODULE in proc_modules) or sysfs_dir
+    if not settled and not builtin_listed:
+        kconfig, kconfig_source = read_kernel_config(fs, release)
+    if module_support is None and kconfig and "CONFIG_MODULES" in kconfig:
+        module_support = kconfig["CONFIG_MODULES"] == "y"
+
+    can_load = bool(module_support and environment["cap_sys_module"]
+                    and environment["modules_disabled"] is not True
+                    and environment["initial_user_namespace"] is not False)
+    environment["can_load_modules"] = can_load
+
+    policy = gather_modprobe_policy(fs, MODULE, cmdline)
+    state, reason, state_reason, evidence = classify_state({
+        "initstate": initstate,
+        "sysfs_dir": sysfs_dir,
+        "proc_modules": proc_modules,
+        "module_support": module_support,
+        "builtin_listed": builtin_listed,
+        "kconfig": kconfig,
+        "bridge_key_present": key_present,
+        "modules_disabled": environment["modules_disabled"],
+        "dep_files": dep_files,
+        "modules_dep_present": modules_dep_present,
+        "container": environment["container"],
+        "can_load_modules": can_load,
+        "blocked_by": policy["blocked_by"],
+    })
+
+    sysctl = gather_sysctl_persistence(fs, SYSCTL_KEY_NAMES)
+    modules_load = gather_modules_load(fs, BOOT_MODULES, cmdline)
+
+    facts = {
+        "state": state,
+        "state_reason": state_reason,
+        "state_evidence": evidence,
+        "unavailable_reason": reason,
+        "blacklisted": policy["blacklisted"],
+        "blacklist_files": policy["blacklist_files"],
+        "blacklisted_by": policy["blacklisted_by"],
+        "blocked_by": policy["blocked_by"],
+        "install_command": policy["install"],
+        "module_files": dep_files,
+        "modules_dir": modules_dir,
+        "module_support": module_support,
+        "kernel_release": release,
+        "kernel_config": _kconfig_summary(kconfig, kconfig_source),
+        "bridge_sysctl_dir_present": bridge_dir,
+        "bridge_nf_call_iptables_present": key_present,
+        "false_positive_bridge_dir": bridge_dir and not key_present,
+        "live": live,
+        "persisted": sysctl["persisted"],
+        "persisted_all": sysctl["persisted_all"],
+        "sysctl_files": sysctl["files"],
+        "sysctl_invalid_lines": sysctl["invalid_lines"],
+        "sysctl_conf": {"read_by_systemd": sysctl["sysctl_conf_read"],
+                        "entries": sysctl["sysctl_conf_entries"]},
+        "modules_load": modules_load["modules"],
+        "modules_load_files": modules_load["files"],
+        "etc_modules": modules_load["etc_modules"],
+        "environment": environment,
+        "unreadable": fs.unreadable,
+    }
+    facts.update(evaluate(facts, managed_sysctl_file))
+    return facts
+
+
+def _kconfig_summary(kconfig, source):
+    if kconfig is None:
+        return {"source": None}
+    summary = {"source": source}
+    for key in ("CONFIG_MODULES", "CONFIG_BRIDGE", "CONFIG_BRIDGE_NETFILTER", "CONFIG_OVERLAY_FS"):
+        summary[key] = kconfig.get(key)
+    return summary
+
+
+def _is_one(value):
+    try:
+        return int(str(value).strip()) == 1
+    except (TypeError, ValueError):
+        return False
+
+
+def module_active_at_boot(facts):
+    """Will br_netfilter be present after a reboot, by the configuration alone."""
+    state = facts["state"]
+    if state == "builtin":
+        return True
+    if state not in ("loaded", "loadable"):
+        return False
+    if facts.get("blocked_by") or facts.get("blacklisted"):
+        return False
+    return bool(facts["modules_load"].get(MODULE, {}).get("persisted"))
+
+
+def after_reboot_values(facts, module_at_boot):
+    """Expected value of each watched key right after boot (str/int or None)."""
+    result = {}
+    for item in SYSCTL_KEYS:
+        key = item["key"]
+        if item["needs_module"] and not module_at_boot:
+            result[key] = None
+            continue
+        persisted = facts["persisted"].get(key)
+        result[key] = persisted["value"] if persisted else item["kernel_default"]
+    return result
+
+
+def evaluate(facts, managed_sysctl_file=None):
+    """Problems, readiness and after-reboot view from gathered facts (pure).
+
+    Returns ``{"problems", "ready", "ready_after_reboot", "module_active_at_boot",
+    "after_reboot"}``. ``managed_sysctl_file`` names the file the caller writes;
+    SYSCTL_OVERRIDDEN then says that file is overridden.
+    """
+    problems = []
+    state = facts["state"]
+    if state == "unavailable":
+        reason = facts["unavailable_reason"]
+        problems.append(make_problem("BR_NETFILTER_UNAVAILABLE", reason=reason,
+                                     reason_text=UNAVAILABLE_REASONS[reason]))
+    elif state == "blocked":
+        problems.append(make_problem("BR_NETFILTER_BLOCKED", command=facts["blocked_by"]["command"],
+                                     where=_where(facts["blocked_by"])))
+    elif state == "loadable":
+        problems.append(make_problem("BR_NETFILTER_NOT_LOADED",
+                                     module_files=", ".join(facts["module_files"])))
+    if state == "loaded" and facts.get("blocked_by"):
+        problems.append(make_problem("BR_NETFILTER_BLOCK_CONFIGURED", command=facts["blocked_by"]["command"],
+                                     where=_where(facts["blocked_by"])))
+    if facts.get("blacklisted") and state in ("loaded", "loadable"):
+        problems.append(make_problem("BR_NETFILTER_BLACKLISTED",
+                                     where=", ".join(_where(ref) for ref in facts["blacklisted_by"])))
+    if facts.get("false_positive_bridge_dir"):
+        problems.append(make_problem("BRIDGE_DIR_FALSE_POSITIVE"))
+    if state in ("loaded", "loadable", "blocked") and facts["environment"].get("can_load_modules") is False:
+        env = facts["environment"]
+        why = []
+        if env.get("cap_sys_module") is False:
+            why.append("no CAP_SYS_MODULE")
+        if env.get("initial_user_namespace") is False:
+            why.append("inside a user namespace")
+        if env.get("modules_disabled"):
+            why.append("modules_disabled = 1")
+        if state != "loaded":
+            problems.append(make_problem("CANNOT_LOAD_MODULES_HERE", state=state,
+                                         why=", ".join(why) or "unknown"))
+
+    live = facts["live"]
+    for item in SYSCTL_KEYS:
+        if item["desired"] is None:
+            continue
+        value = live.get(item["key"])
+        if value is None and item["needs_module"] and state not in ACTIVE_STATES:
+            continue  # covered by the module problem above
+        if value != item["desired"]:
+            problems.append(make_problem("SYSCTL_LIVE_NOT_1", key=item["key"],
+                                         value="absent" if value is None else value))
+
+    at_boot = module_active_at_boot(facts)
+    after = after_reboot_values(facts, at_boot)
+    persisted = facts["persisted"]
+    for item in SYSCTL_KEYS:
+        if not item["required"]:
+            continue
+        key = item["key"]
+        record = persisted.get(key)
+        if record is None:
+            problems.append(make_problem("SYSCTL_NOT_PERSISTED", key=key,
+                                         after_reboot="absent" if after[key] is None else after[key]))
+        elif not _is_one(record["value"]):
+            earlier = [a for a in facts["persisted_all"].get(key, [])
+                       if _is_one(a["value"]) and not a.get("effective")]
+            overrides = ""
+            if earlier:
+                overrides = " over " + ", ".join(_where(a) for a in earlier)
+            if managed_sysctl_file and any(a["file"] == managed_sysctl_file for a in earlier):
+                overrides += " (the managed file %s is overridden)" % managed_sysctl_file
+            problems.append(make_problem("SYSCTL_OVERRIDDEN", key=key, value=record["value"],
+                                         where=_where(record), overrides=overrides,
+                                         winner_name=record["file"].rsplit("/", 1)[-1]))
+
+    if state in ("loaded", "loadable", "blocked") and not facts["modules_load"].get(MODULE, {}).get("persisted"):
+        etc = facts.get("etc_modules") or {}
+        note = ""
+        if MODULE in etc.get("modules", []) and not etc.get("read_by_systemd"):
+            note = " (/etc/modules lists it but is not read)"
+        problems.append(make_problem("MODULE_NOT_PERSISTED", etc_modules_note=note))
+
+    if not at_boot and state != "builtin":
+        bridge_persisted = [item["key"] for item in SYSCTL_KEYS
+                            if item["needs_module"] and persisted.get(item["key"])]
+        if bridge_persisted:
+            problems.append(make_problem("SYSCTL_PERSISTED_WITHOUT_MODULE", keys=", ".join(bridge_persisted)))
+
+    conf = facts.get("sysctl_conf") or {}
+    if conf.get("entries") and not conf.get("read_by_systemd"):
+        problems.append(make_problem("SYSCTL_CONF_NOT_READ", keys=", ".join(sorted(conf["entries"]))))
+
+    etc = facts.get("etc_modules") or {}
+    listed = [m for m in etc.get("modules", []) if m in BOOT_MODULES]
+    if listed and not etc.get("read_by_systemd"):
+        problems.append(make_problem("ETC_MODULES_NOT_READ", modules=", ".join(listed)))
+
+    ready = (state in ACTIVE_STATES
+             and all(live.get(item["key"]) == item["desired"]
+                     for item in SYSCTL_KEYS if item["required"]))
+    ready_after_reboot = at_boot and all(
+        _is_one(after[item["key"]]) for item in SYSCTL_KEYS if item["required"])
+    return {
+        "problems": problems,
+        "ready": ready,
+        "ready_after_reboot": ready_after_reboot,
+        "module_active_at_boot": at_boot,
+        "after_reboot": after,
+    }

@@ -1,0 +1,256 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""What systemd-sysctl will apply at boot: parser and precedence model.
+
+Modelled on systemd's src/sysctl/sysctl.c (v245 and later) and sysctl.d(5):
+
+* Files ``*.conf`` from /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d,
+  /usr/lib/sysctl.d (and /lib/sysctl.d, read only by split-usr builds; on
+  merged-usr systems it is the same directory) are sorted by basename across
+  all directories; a basename in an earlier directory masks later ones, and a
+  symlink to /dev/null masks without content.
+* /etc/sysctl.conf is NOT read by systemd-sysctl itself. It takes effect only
+  through a sysctl.d entry that links to it (Debian's procps ships
+  /etc/sysctl.d/99-sysctl.conf -> ../sysctl.conf; upstream systemd installs
+  /usr/lib/sysctl.d/99-sysctl.conf -> /etc/sysctl.conf). ``procps``'s
+  ``sysctl --system`` does read it last, but that is not what runs at boot.
+* Lines: blank, ``#`` and ``;`` comments ignored; ``key = value``; a leading
+  ``-`` means "ignore failure"; ``-key`` without ``=`` excludes the key from
+  glob assignments. Later assignments to the same key win; repeating the
+  same value keeps the earlier entry (and its position).
+* A key whose first separator is ``/`` keeps dots literal; otherwise dots and
+  slashes are swapped. Keys may be glob patterns; an explicit (non-glob)
+  entry for a key always beats any glob, whatever the order; among globs the
+  one assigned last wins.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from fnmatch import fnmatchcase
+
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import list_conf_files
+
+SYSCTL_D_DIRS = (
+    "/etc/sysctl.d",
+    "/run/sysctl.d",
+    "/usr/local/lib/sysctl.d",
+    "/usr/lib/sysctl.d",
+    "/lib/sysctl.d",
+)
+SYSCTL_CONF = "/etc/sysctl.conf"
+_GLOB_CHARS = frozenset("*?[")
+
+
+def normalize_key(key):
+    """Return the /proc/sys relative path form of a sysctl key.
+
+    >>> normalize_key("net.ipv4.ip_forward")
+    'net/ipv4/ip_forward'
+    >>> normalize_key("net/ipv4/conf/eth0.100/forwarding")
+    'net/ipv4/conf/eth0.100/forwarding'
+    """
+    key = key.strip()
+    first = None
+    for char in key:
+        if char in "./":
+            first = char
+            break
+    if first == ".":
+        key = key.translate(str.maketrans("./", "/."))
+    return posixpath.normpath("/" + key).lstrip("/") if key else key
+
+
+def dotted_key(path_key):
+    """Dotted display form of a normalized path key."""
+    return path_key.translate(str.maketrans("./", "/."))
+
+
+def is_glob(key):
+    return any(char in _GLOB_CHARS for char in key)
+
+
+def parse_sysctl_text(text, filename="<string>"):
+    """Parse one sysctl.d file.
+
+    Returns a list of dicts ``{"key", "value", "ignore_failure", "file",
+    "line", "glob"}``; ``value`` is None for an exclusion entry (``-key``).
+    Lines that are not assignments are returned in the second list as
+    ``{"file", "line", "text"}`` (systemd logs and skips them).
+    """
+    entries = []
+    invalid = []
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        ignore_failure = False
+        if "=" in line:
+            if line.startswith("-"):
+                ignore_failure = True
+                line = line[1:]
+            key, value = line.split("=", 1)
+            value = value.strip()
+        elif line.startswith("-"):
+            key, value = line[1:], None
+        else:
+            invalid.append({"file": filename, "line": lineno, "text": raw.strip()})
+            continue
+        key = normalize_key(key)
+        if not key:
+            invalid.append({"file": filename, "line": lineno, "text": raw.strip()})
+            continue
+        entries.append({
+            "key": key,
+            "value": value,
+            "ignore_failure": ignore_failure,
+            "file": filename,
+            "line": lineno,
+            "glob": is_glob(key),
+        })
+    return entries, invalid
+
+
+def sysctl_d_files(fs, dirs=SYSCTL_D_DIRS):
+    """Files systemd-sysctl reads, in order (see ``list_conf_files``)."""
+    return list_conf_files(fs, dirs, ".conf")
+
+
+def _glob_matches(pattern, key):
+    """glob(3) semantics on path components: ``*`` never crosses ``/``."""
+    pattern_parts = pattern.split("/")
+    key_parts = key.split("/")
+    if len(pattern_parts) != len(key_parts):
+        return False
+    return all(fnmatchcase(k, p) for p, k in zip(pattern_parts, key_parts))
+
+
+def build_option_table(entries):
+    """Replay systemd's ordered hashmap: returns the surviving entries in order."""
+    table = {}
+    order = []
+    for entry in entries:
+        existing = table.get(entry["key"])
+        if existing is not None:
+            if existing["value"] == entry["value"]:
+                # systemd keeps the earlier entry and only ORs ignore_failure
+                existing["ignore_failure"] = existing["ignore_failure"] or entry["ignore_failure"]
+                continue
+            order.remove(entry["key"])
+        table[entry["key"]] = dict(entry)
+        order.append(entry["key"])
+    return [table[key] for key in order]
+
+
+def effective_value(options, key):
+    """Effective entry for ``key`` (path form) given surviving options.
+
+    Returns ``(entry_or_None, how)`` with how in ``explicit``, ``excluded``,
+    ``glob`` or ``unset``.
+    """
+    explicit = None
+    winner_glob = None
+    for option in options:
+        if option["glob"]:
+            if option["value"] is not None and _glob_matches(option["key"], key):
+                winner_glob = option
+        elif option["key"] == key:
+            explicit = option
+    if explicit is not None:
+        if explicit["value"] is None:
+            return explicit, "excluded"
+        return explicit, "explicit"
+    if winner_glob is not None:
+        return winner_glob, "glob"
+    return None, "unset"
+
+
+def gather_sysctl_persistence(fs, keys, dirs=SYSCTL_D_DIRS):
+    """Persisted (boot-time) view of ``keys`` (dotted names).
+
+    Returns a dict with:
+    ``files``: the ordered list of files read (path, resolved, masked_paths);
+    ``persisted``: {dotted key: {"value", "file", "line", "resolved_file",
+    "ignore_failure", "via"} or None};
+    ``persisted_all``: {dotted key: [every assignment in order, explicit or
+    glob, with "effective" on the winner]};
+    ``invalid_lines``: lines systemd would skip;
+    ``sysctl_conf_read``: whether /etc/sysctl.conf is reached via a link;
+    ``sysctl_conf_entries``: {dotted key: [{file, line, value}]} found in
+    /etc/sysctl.conf (whether read or not).
+    """
+    files = sysctl_d_files(fs, dirs)
+    all_entries = []
+    invalid = []
+    conf_resolved = fs.resolve(SYSCTL_CONF)
+    sysctl_conf_read = False
+    for item in files:
+        if item["null"]:
+            continue
+        if item["resolved"] == conf_resolved:
+            sysctl_conf_read = True
+        text = fs.read_text(item["path"])
+        if text is None:
+            continue
+        entries, bad = parse_sysctl_text(text, item["path"])
+        for entry in entries:
+            if item["resolved"] != item["path"]:
+                entry["resolved_file"] = item["resolved"]
+        all_entries.extend(entries)
+        invalid.extend(bad)
+
+    options = build_option_table(all_entries)
+    wanted = dict((normalize_key(key), key) for key in keys)
+    persisted = {}
+    persisted_all = {}
+    for path_key, dotted in wanted.items():
+        winner, how = effective_value(options, path_key)
+        history = []
+        for entry in all_entries:
+            if entry["key"] == path_key or (entry["glob"] and _glob_matches(entry["key"], path_key)):
+                record = _public(entry)
+                record["effective"] = (
+                    winner is not None and how in ("explicit", "glob")
+                    and (entry["file"], entry["line"]) == (winner["file"], winner["line"]))
+                history.append(record)
+        persisted_all[dotted] = history
+        if winner is None or how == "excluded":
+            persisted[dotted] = None
+        else:
+            record = _public(winner)
+            record["via"] = how
+            persisted[dotted] = record
+
+    conf_entries = {}
+    conf_text = fs.read_text(SYSCTL_CONF)
+    if conf_text is not None:
+        entries, _bad = parse_sysctl_text(conf_text, SYSCTL_CONF)
+        for entry in entries:
+            if entry["key"] in wanted:
+                conf_entries.setdefault(wanted[entry["key"]], []).append(
+                    {"file": SYSCTL_CONF, "line": entry["line"], "value": entry["value"]})
+    return {
+        "files": [{"path": f["path"], "resolved": f["resolved"], "masked_paths": f["masked_paths"]} for f in files],
+        "persisted": persisted,
+        "persisted_all": persisted_all,
+        "invalid_lines": invalid,
+        "sysctl_conf_read": sysctl_conf_read,
+        "sysctl_conf_entries": conf_entries,
+    }
+
+
+def _public(entry):
+    record = {
+        "value": entry["value"],
+        "file": entry["file"],
+        "line": entry["line"],
+        "ignore_failure": entry["ignore_failure"],
+    }
+    if entry.get("resolved_file"):
+        record["resolved_file"] = entry["resolved_file"]
+    if entry["glob"]:
+        record["pattern"] = dotted_key(entry["key"])
+    return record

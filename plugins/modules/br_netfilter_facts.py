@@ -1,0 +1,258 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: br_netfilter_facts
+short_description: Report the state of br_netfilter, bridge sysctls and ip_forward, now and after reboot
+version_added: 0.1.0
+description:
+  - Reads files only (C(/proc), C(/sys), C(/etc), C(/lib/modules), C(/usr/lib)); runs no command and changes nothing.
+  - Tells apart the br_netfilter states C(loaded), C(builtin), C(loadable), C(blocked) and C(unavailable) (with a reason).
+    A kernel built without module support has no C(/proc/modules); if bridge netfilter works there it is C(builtin).
+  - Detects the C(/proc/sys/net/bridge) false positive (directory present, C(bridge-nf-call-iptables) absent) that
+    fooled Docker 27.3.0 and 27.3.1.
+  - Reports live values of C(net.bridge.bridge-nf-call-iptables), C(-ip6tables), C(-arptables), C(net.ipv4.ip_forward)
+    and C(net.ipv6.conf.all.forwarding).
+  - Reports what C(systemd-sysctl) will apply at boot, with the winning file and line. Files are sorted by name across
+    C(/etc/sysctl.d), C(/run/sysctl.d), C(/usr/local/lib/sysctl.d) and C(/usr/lib/sysctl.d); a same-named file in an
+    earlier directory masks later ones; later assignments win; explicit keys beat glob keys.
+    C(/etc/sysctl.conf) counts only when a sysctl.d entry links to it (Debian's C(99-sysctl.conf)), because that is
+    how C(systemd-sysctl) reads it.
+  - Reports whether br_netfilter and overlay are listed for C(systemd-modules-load) (modules-load.d, and Debian's
+    C(/etc/modules) when linked from C(/etc/modules-load.d/modules.conf)), and kmod C(blacklist) and C(install) lines.
+  - Detects containers by weighing evidence. C(container=) in PID 1's environment, C(/run/systemd/container) and
+    C(/run/.containerenv) are decisive. Otherwise a process in the initial PID namespace is on the host, even when
+    C(/.dockerenv) exists (a VM whose root file system came from an image has one). Only then do C(/.dockerenv) and
+    cgroup paths name the container type. WSL is detected from C(microsoft) in the kernel release.
+  - Returns C(problems), each C({code, severity, message, remediation, reference}) with a stable code, and C(ready)
+    and C(ready_after_reboot).
+author:
+  - nodeprep.netfilter developers
+extends_documentation_fragment:
+  - nodeprep.netfilter._attributes
+  - nodeprep.netfilter._attributes.facts
+  - nodeprep.netfilter._attributes.platform_linux
+options:
+  root:
+    description:
+      - Root directory of the Linux file system to inspect.
+      - Meant for tests and for inspecting a chroot or an image with C(/proc) and C(/sys) mounted or captured; the
+        kernel facts then describe whatever that tree contains. Absolute symlinks inside the tree are resolved inside it.
+      - Must be an existing directory containing C(proc/sys/kernel/osrelease).
+    type: path
+    default: /
+  managed_sysctl_file:
+    description:
+      - Path (as seen on the target, for example V(/etc/sysctl.d/99-br-netfilter.conf)) of the sysctl file your play
+        manages.
+      - When set, a C(SYSCTL_OVERRIDDEN) problem names this file if a later file overrides its value.
+    type: path
+notes:
+  - The problem codes are
+    C(BR_NETFILTER_UNAVAILABLE), C(BR_NETFILTER_BLOCKED), C(BR_NETFILTER_BLOCK_CONFIGURED), C(BR_NETFILTER_NOT_LOADED),
+    C(BR_NETFILTER_BLACKLISTED), C(BRIDGE_DIR_FALSE_POSITIVE), C(SYSCTL_LIVE_NOT_1), C(SYSCTL_NOT_PERSISTED),
+    C(SYSCTL_OVERRIDDEN), C(MODULE_NOT_PERSISTED), C(SYSCTL_PERSISTED_WITHOUT_MODULE), C(SYSCTL_CONF_NOT_READ),
+    C(ETC_MODULES_NOT_READ) and C(CANNOT_LOAD_MODULES_HERE).
+  - C(ready_after_reboot) judges the configuration alone. Docker may still load br_netfilter itself later. Docker 26
+    always does; Docker 28 does with C(icc=false) or C(userland-proxy=false).
+  - A bare C(blacklist br_netfilter) does not stop an explicit C(modprobe), but C(systemd-modules-load) skips
+    blacklisted modules, so it is reported as C(BR_NETFILTER_BLACKLISTED), not as C(blocked).
+seealso:
+  - name: sysctl.d(5)
+    description: Precedence rules of systemd-sysctl.
+    link: https://www.freedesktop.org/software/systemd/man/latest/sysctl.d.html
+  - name: moby issue 48948
+    description: Docker 27.3 checked /proc/sys/net/bridge instead of bridge-nf-call-iptables.
+    link: https://github.com/moby/moby/issues/48948
+"""
+
+EXAMPLES = r"""
+- name: Gather br_netfilter facts
+  nodeprep.netfilter.br_netfilter_facts:
+
+- name: Stop when this node is not ready for bridged container traffic
+  ansible.builtin.assert:
+    that: ansible_facts.br_netfilter.ready
+    fail_msg: "{{ ansible_facts.br_netfilter.problems | map(attribute='message') | list }}"
+
+- name: Show which file wins for bridge-nf-call-iptables after reboot
+  ansible.builtin.debug:
+    var: ansible_facts.br_netfilter.persisted['net.bridge.bridge-nf-call-iptables']
+
+- name: Name our own file in override reports
+  nodeprep.netfilter.br_netfilter_facts:
+    managed_sysctl_file: /etc/sysctl.d/99-br-netfilter.conf
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts added to the host.
+  returned: always
+  type: dict
+  contains:
+    br_netfilter:
+      description: Everything known about br_netfilter and the bridge and forwarding sysctls.
+      returned: always
+      type: dict
+      contains:
+        state:
+          description: One of V(loaded), V(builtin), V(loadable), V(blocked), V(unavailable).
+          type: str
+          sample: builtin
+        state_reason:
+          description: Human readable explanation of the state.
+          type: str
+          sample: bridge netfilter is built into the kernel (CONFIG_BRIDGE_NETFILTER=y)
+        state_evidence:
+          description: The observations that decided the state.
+          type: list
+          elements: str
+        unavailable_reason:
+          description:
+            - Set when the state is V(unavailable). One of V(no_module_support), V(modules_disabled),
+              V(not_in_kernel), V(container), V(no_modules_dir); otherwise V(null).
+          type: str
+          sample: container
+        blacklisted:
+          description: Whether modprobe.d (or C(modprobe.blacklist=) on the kernel command line) blacklists br_netfilter.
+          type: bool
+        blacklist_files:
+          description: Files holding the blacklist lines.
+          type: list
+          elements: str
+        blacklisted_by:
+          description: Every blacklist line, as C({file, line}).
+          type: list
+          elements: dict
+        blocked_by:
+          description: The install line that stops br_netfilter from loading, as C({file, line, command}), or V(null).
+          type: dict
+          sample: {"file": "/etc/modprobe.d/disable.conf", "line": 3, "command": "/bin/false"}
+        install_command:
+          description: The first matching install line (blocking or not), as C({file, line, command}), or V(null).
+          type: dict
+        module_files:
+          description: Paths of br_netfilter.ko* taken from modules.dep.
+          type: list
+          elements: str
+          sample: ["/lib/modules/6.12.107+deb13-amd64/kernel/net/bridge/br_netfilter.ko.xz"]
+        modules_dir:
+          description: The modules directory of the running kernel, or V(null).
+          type: str
+        module_support:
+          description: Whether the kernel supports loadable modules (C(/proc/modules) exists); V(null) if unknown.
+          type: bool
+        kernel_release:
+          description: Content of C(/proc/sys/kernel/osrelease).
+          type: str
+          sample: 6.12.107+deb13-amd64
+        kernel_config:
+          description: The relevant C(CONFIG_*) values and their source, when the kernel config had to be read.
+          type: dict
+        bridge_sysctl_dir_present:
+          description: Whether C(/proc/sys/net/bridge) exists.
+          type: bool
+        bridge_nf_call_iptables_present:
+          description: Whether C(/proc/sys/net/bridge/bridge-nf-call-iptables) exists.
+          type: bool
+        false_positive_bridge_dir:
+          description: The bridge directory exists but the key does not (what fooled Docker 27.3).
+          type: bool
+        live:
+          description: Current value of each watched key; an integer when numeric, V(null) when the key is absent.
+          type: dict
+          sample: {"net.bridge.bridge-nf-call-iptables": 1, "net.ipv4.ip_forward": 0}
+        persisted:
+          description:
+            - Per key, the assignment C(systemd-sysctl) will apply at boot, as
+              C({value, file, line, ignore_failure, via, resolved_file, pattern}), or V(null) if none.
+            - C(via) is V(explicit) or V(glob); C(resolved_file) is set when the file is a symlink
+              (for example to C(/etc/sysctl.conf)).
+          type: dict
+        persisted_all:
+          description: Per key, every assignment in the order applied, with C(effective) on the winner.
+          type: dict
+        sysctl_files:
+          description: The sysctl.d files read, in order, with what they mask.
+          type: list
+          elements: dict
+        sysctl_invalid_lines:
+          description: Lines systemd-sysctl would skip as not being assignments.
+          type: list
+          elements: dict
+        sysctl_conf:
+          description: Whether C(/etc/sysctl.conf) is read by systemd-sysctl and which watched keys it sets.
+          type: dict
+        modules_load:
+          description:
+            - For V(br_netfilter) and V(overlay), whether systemd-modules-load loads them at boot, as
+              C({persisted, file, line, resolved_file}).
+          type: dict
+        modules_load_files:
+          description: The modules-load.d files read, in order.
+          type: list
+          elements: dict
+        etc_modules:
+          description: Whether C(/etc/modules) exists, is read by systemd, and what it lists.
+          type: dict
+        environment:
+          description:
+            - C(container) (V(null) or a type such as V(docker), V(lxc), V(podman), V(unknown)), C(container_rule),
+              C(container_evidence), C(initial_pid_namespace), C(initial_user_namespace), C(wsl),
+              C(cap_sys_module), C(modules_disabled) and C(can_load_modules).
+          type: dict
+        unreadable:
+          description: Files that exist but could not be read, as C({path, error}).
+          type: list
+          elements: dict
+        problems:
+          description: Findings as C({code, severity, message, remediation, reference}); severity is low, medium or high.
+          type: list
+          elements: dict
+        ready:
+          description: br_netfilter active and bridge-nf-call-iptables, bridge-nf-call-ip6tables and ip_forward all 1 now.
+          type: bool
+        ready_after_reboot:
+          description: The configuration alone will give the same after a reboot.
+          type: bool
+        module_active_at_boot:
+          description: br_netfilter will be present after boot (built in, or persisted and neither blocked nor blacklisted).
+          type: bool
+        after_reboot:
+          description: Expected value of each watched key right after boot (V(null) when the key will be absent).
+          type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._br_netfilter import (
+    BrNetfilterFactsError,
+    gather_br_netfilter_facts,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            root=dict(type="path", default="/"),
+            managed_sysctl_file=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    managed = module.params["managed_sysctl_file"]
+    if managed is not None and not managed.startswith("/"):
+        module.fail_json(msg="managed_sysctl_file must be an absolute path as seen on the target, got %r" % managed)
+    try:
+        facts = gather_br_netfilter_facts(module.params["root"], managed_sysctl_file=managed)
+    except BrNetfilterFactsError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, ansible_facts={"br_netfilter": facts})
+
+
+if __name__ == "__main__":
+    main()

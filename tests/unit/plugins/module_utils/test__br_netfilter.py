@@ -1,0 +1,334 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._br_netfilter import (
+    PROBLEMS,
+    SEVERITIES,
+    STATES,
+    UNAVAILABLE_REASONS,
+    BrNetfilterFactsError,
+    classify_state,
+    evaluate,
+    gather_br_netfilter_facts,
+)
+
+RELEASE = "6.12.107+deb13-amd64"
+BR_KO = "/lib/modules/%s/kernel/net/bridge/br_netfilter.ko.xz" % RELEASE
+REQUIRED_LIVE_KEYS = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables",
+                      "net.ipv4.ip_forward")
+
+
+def codes(facts):
+    return [p["code"] for p in facts["problems"]]
+
+
+# -- states, one case per DESIGN.md table row -----------------------------
+
+@pytest.mark.parametrize("name, state, reason", [
+    ("trixie-6.12-state-a-nothing-loaded", "loadable", None),
+    ("trixie-6.12-state-b-bridge-only", "loadable", None),
+    ("trixie-6.12-state-c-bridge-br_netfilter", "loaded", None),
+    ("host-6.18-builtin-nomodules", "builtin", None),
+    ("derived-trixie-6.12-builtin-sysfs-no-initstate", "builtin", None),
+    ("derived-trixie-6.12-builtin-modules-builtin", "builtin", None),
+    ("derived-trixie-6.12-blocked-install-false", "blocked", None),
+    ("derived-trixie-6.12-blocked-install-true-usrlib", "blocked", None),
+    ("derived-trixie-6.12-blacklisted-only", "loadable", None),
+    ("derived-trixie-6.12-modules-disabled", "unavailable", "modules_disabled"),
+    ("derived-trixie-6.12-no-modules-dir", "unavailable", "no_modules_dir"),
+    ("derived-trixie-6.12-not-in-kernel", "unavailable", "not_in_kernel"),
+    ("derived-trixie-6.12-docker-container", "unavailable", "container"),
+    ("derived-trixie-6.12-lxc-container", "unavailable", "container"),
+    ("derived-trixie-6.12-podman-container", "unavailable", "container"),
+])
+def test_state_of_each_fixture_tree(tree, name, state, reason):
+    facts = gather_br_netfilter_facts(tree(name))
+    assert (facts["state"], facts["unavailable_reason"]) == (state, reason)
+    assert facts["state"] in STATES
+
+
+def test_loaded_module_is_seen_from_sysfs_initstate_and_proc_modules(tree):
+    facts = gather_br_netfilter_facts(tree("trixie-6.12-state-c-bridge-br_netfilter"))
+    assert facts["state"] == "loaded"
+    assert facts["state_evidence"] == ["/sys/module/br_netfilter/initstate = live"]
+    assert facts["live"] == {
+        "net.bridge.bridge-nf-call-iptables": 1,
+        "net.bridge.bridge-nf-call-ip6tables": 1,
+        "net.bridge.bridge-nf-call-arptables": 1,
+        "net.ipv4.ip_forward": 0,
+        "net.ipv6.conf.all.forwarding": 0,
+    }
+    assert facts["module_files"] == [BR_KO]
+
+
+def test_loaded_from_proc_modules_line_alone(make_tree):
+    root = make_tree("trixie-6.12-state-c-bridge-br_netfilter", {"sys/module/br_netfilter": None})
+    facts = gather_br_netfilter_facts(root)
+    assert facts["state"] == "loaded"
+    assert facts["state_evidence"] == ["/proc/modules lists br_netfilter"]
+
+
+def test_dev_host_without_module_support_is_builtin(tree):
+    facts = gather_br_netfilter_facts(tree("host-6.18-builtin-nomodules"))
+    assert facts["state"] == "builtin"
+    assert facts["module_support"] is False
+    assert facts["kernel_release"] == "6.18.44-fc-v669"
+    assert facts["kernel_config"]["CONFIG_BRIDGE_NETFILTER"] == "y"
+    assert facts["kernel_config"]["CONFIG_MODULES"] == "n"
+    assert facts["kernel_config"]["source"] == "/proc/config.gz"
+    assert facts["bridge_nf_call_iptables_present"] is True
+    assert facts["false_positive_bridge_dir"] is False
+    assert facts["module_files"] == []
+    assert facts["environment"]["can_load_modules"] is False
+
+
+def test_builtin_without_kernel_config_is_inferred_from_the_key(make_tree):
+    root = make_tree("host-6.18-builtin-nomodules", {"proc/config.gz": None})
+    facts = gather_br_netfilter_facts(root)
+    assert facts["state"] == "builtin"
+    assert facts["state_evidence"] == ["bridge-nf-call-iptables exists and no br_netfilter module is loaded"]
+    assert facts["kernel_config"] == {"source": None}
+
+
+def test_builtin_from_sysfs_dir_without_initstate(tree):
+    facts = gather_br_netfilter_facts(tree("derived-trixie-6.12-builtin-sysfs-no-initstate"))
+    assert facts["state_evidence"] == ["/sys/module/br_netfilter exists without initstate"]
+
+
+def test_builtin_from_modules_builtin(tree):
+    facts = gather_br_netfilter_facts(tree("derived-trixie-6.12-builtin-modules-builtin"))
+    assert facts["state_evidence"] == ["modules.builtin lists br_netfilter"]
+    assert facts["module_files"] == []
+
+
+def test_loadable_reports_module_file_and_not_loaded_problem(tree):
+    facts = gather_br_netfilter_facts(tree("trixie-6.12-state-a-nothing-loaded"))
+    assert facts["module_files"] == [BR_KO]
+    assert facts["modules_dir"] == "/lib/modules/" + RELEASE
+    assert "BR_NETFILTER_NOT_LOADED" in codes(facts)
+    assert facts["live"]["net.bridge.bridge-nf-call-iptables"] is None
+    assert facts["ready"] is False
+
+
+def test_bridge_only_is_not_br_netfilter(tree):
+    facts = gather_br_netfilter_facts(tree("trixie-6.12-state-b-bridge-only"))
+    assert facts["state"] == "loadable"
+    assert facts["bridge_sysctl_dir_present"] is False
+    assert facts["false_positive_bridge_dir"] is False
+
+
+def test_false_positive_bridge_dir_without_key(tree):
+    facts = gather_br_netfilter_facts(tree("derived-trixie-6.12-false-positive"))
+    assert facts["bridge_sysctl_dir_present"] is True
+    assert facts["bridge_nf_call_iptables_present"] is False
+    assert facts["false_positive_bridge_dir"] is True
+    assert facts["state"] == "loadable"
+    assert "BRIDGE_DIR_FALSE_POSITIVE" in codes(facts)
+
+
+def test_blocked_by_install_bin_false_names_file_and_line(tree):
+    facts = gather_br_netfilter_facts(tree("derived-trixie-6.12-blocked-install-false"))
+    assert facts["blocked_by"] == {"file": "/etc/modprobe.d/disable-br_netfilter.conf", "line": 2,
+                                   "command": "/bin/false"}
+    assert facts["blacklisted"] is False
+    assert codes(facts)[0] == "BR_NETFILTER_BLOCKED"
+    assert "/etc/modprobe.d/disable-br_netfilter.conf:2" in facts["problems"][0]["message"]
+
+
+def test_blocked_by_vendor_install_bin_true(tree):
+    facts = gather_br_netfilter_facts(tree("derived-trixie-6.12-blocked-install-true-usrlib"))
+    assert facts["blocked_by"]["file"] == "/usr/lib/modprobe.d/50-k8s-hardening.conf"
+    assert facts["blocked_by"]["command"] == "/bin/true"
+
+
+def test_etc_file_of_same_name_masks_vendor_block(make_tree):
+    root = make_tree("derived-trixie-6.12-blocked-install-true-usrlib",
+                     {"etc/modprobe.d/50-k8s-hardening.conf": "# unblocked locally\n"})
+    facts = gather_br_netfilter_facts(root)
+    assert facts["state"] == "loadable"
+    assert facts["blocked_by"] is None
+
+
+def test_block_line_on_loaded_module_keeps_state_and_is_reported(make_tree):
+    root = make_tree("trixie-6.12-state-c-bridge-br_netfilter",
+                     {"etc/modprobe.d/x.conf": "install br_netfilter /bin/false\n"})
+    facts = gather_br_netfilter_facts(root)
+    assert facts["state"] == "loaded"
+    assert facts["blocked_by"]["file"] == "/etc/modprobe.d/x.conf"
+    assert "BR_NETFILTER_BLOCK_CONFIGURED" in codes(facts)
+    assert facts["module_active_at_boot"] is False
+
+
+def test_block_line_on_builtin_kernel_keeps_state(make_tree):
+    root = make_tree("host-6.18-builtin-nomodules", {"etc/modprobe.d/x.conf": "install br_netfilter /bin/false\n"})
+    facts = gather_br_netfilter_facts(root)
+    assert facts["state"] == "builtin"
+    assert facts["blocked_by"] == {"file": "/etc/modprobe.d/x.conf", "line": 1, "command": "/bin/false"}
+    assert "BR_NETFILTER_BLOCK_CONFIGURED" not in codes(facts)
+
+
+def test_install_line_that_runs_modprobe_does_not_block(make_tree):
+    root = make_tree("trixie-6.12-state-a-nothing-loaded", {
+        "etc/modprobe.d/x.conf": "install br_netfilter /sbin/modprobe --ignore-install br_netfilter "
+                                 "&& /sbin/sysctl -q -p /etc/sysctl.d/k8s.conf\n"})
+    facts = gather_br_netfilter_facts(root)
+    assert facts["state"] == "loadable"
+    assert facts["blocked_by"] is None
+    assert facts["install_command"]["line"] == 1
+
+
+def test_blacklist_alone_is_reported_but_not_blocked(tree):
+    facts = gather_br_netfilter_facts(tree("derived-trixie-6.12-blacklisted-only"))
+    assert facts["state"] == "loadable"
+    assert facts["blacklisted"] is True
+    assert facts["blacklist_files"] == ["/etc/modprobe.d/blacklist-br_netfilter.conf"]
+    assert facts["blocked_by"] is None
+    assert facts["modules_load"]["br_netfilter"]["persisted"] is True
+    assert facts["module_active_at_boot"] is False
+    assert "BR_NETFILTER_BLACKLISTED" in codes(facts)
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("derived-trixie-6.12-modules-disabled", "modules_disabled"),
+    ("derived-trixie-6.12-no-modules-dir", "no_modules_dir"),
+    ("derived-trixie-6.12-not-in-kernel", "not_in_kernel"),
+    ("derived-trixie-6.12-docker-container", "container"),
+])
+def test_unavailable_has_reason_and_problem(tree, name, reason):
+    facts = gather_br_netfilter_facts(tree(name))
+    assert facts["unavailable_reason"] == reason
+    assert UNAVAILABLE_REASONS[reason] in facts["state_reason"]
+    problem = [p for p in facts["problems"] if p["code"] == "BR_NETFILTER_UNAVAILABLE"]
+    assert len(problem) == 1 and "(%s)" % reason in problem[0]["message"]
+
+
+def test_unavailable_without_module_support_and_no_bridge_netfilter(make_tree):
+    root = make_tree("host-6.18-builtin-nomodules", {
+        "proc/sys/net/bridge": None,
+        "proc/config.gz": None,
+    })
+    facts = gather_br_netfilter_facts(root)
+    assert (facts["state"], facts["unavailable_reason"]) == ("unavailable", "no_module_support")
+
+
+def test_loadable_in_privileged_container_with_cap_sys_module(make_tree):
+    root = make_tree("trixie-6.12-state-a-nothing-loaded", {
+        ".dockerenv": "",
+        "proc/self/ns/pid": ("->", "pid:[4026532301]"),
+    })
+    facts = gather_br_netfilter_facts(root)
+    assert facts["environment"]["container"] == "docker"
+    assert facts["environment"]["can_load_modules"] is True
+    assert facts["state"] == "loadable"
+
+
+def test_cannot_load_without_cap_sys_module_is_low_problem(make_tree):
+    root = make_tree("trixie-6.12-state-a-nothing-loaded", {"proc/self/status": "CapEff:\t0000000000000000\n"})
+    facts = gather_br_netfilter_facts(root)
+    assert facts["state"] == "loadable"
+    assert facts["environment"]["cap_sys_module"] is False
+    problem = [p for p in facts["problems"] if p["code"] == "CANNOT_LOAD_MODULES_HERE"][0]
+    assert problem["severity"] == "low" and "no CAP_SYS_MODULE" in problem["message"]
+
+
+# -- readiness ----------------------------------------------------------------
+
+def test_fully_prepared_node_is_ready_now_and_after_reboot(tree):
+    facts = gather_br_netfilter_facts(tree("derived-trixie-6.12-persisted-k8s"))
+    assert facts["problems"] == []
+    assert facts["ready"] is True
+    assert facts["ready_after_reboot"] is True
+    assert facts["modules_load"]["br_netfilter"] == {"persisted": True, "file": "/etc/modules-load.d/k8s.conf",
+                                                     "line": 2}
+    assert facts["modules_load"]["overlay"]["line"] == 1
+
+
+def test_loaded_but_not_persisted_is_ready_now_only(make_tree):
+    root = make_tree("derived-trixie-6.12-persisted-k8s", {"etc/modules-load.d/k8s.conf": None})
+    facts = gather_br_netfilter_facts(root)
+    assert facts["ready"] is True
+    assert facts["ready_after_reboot"] is False
+    assert "MODULE_NOT_PERSISTED" in codes(facts)
+    assert "SYSCTL_PERSISTED_WITHOUT_MODULE" in codes(facts)
+
+
+def test_sysctl_persisted_without_module(tree):
+    facts = gather_br_netfilter_facts(tree("derived-trixie-6.12-sysctl-without-module"))
+    problem = [p for p in facts["problems"] if p["code"] == "SYSCTL_PERSISTED_WITHOUT_MODULE"][0]
+    assert "net.bridge.bridge-nf-call-iptables, net.bridge.bridge-nf-call-ip6tables" in problem["message"]
+    assert facts["after_reboot"]["net.bridge.bridge-nf-call-iptables"] is None
+    assert facts["after_reboot"]["net.ipv4.ip_forward"] == "1"
+
+
+def test_live_value_not_1_is_reported_per_key(make_tree):
+    root = make_tree("trixie-6.12-state-c-bridge-br_netfilter", {
+        "proc/sys/net/bridge/bridge-nf-call-ip6tables": "0\n",
+    })
+    facts = gather_br_netfilter_facts(root)
+    live_problems = [p["message"] for p in facts["problems"] if p["code"] == "SYSCTL_LIVE_NOT_1"]
+    assert live_problems == ["net.bridge.bridge-nf-call-ip6tables is 0 now, expected 1.",
+                             "net.ipv4.ip_forward is 0 now, expected 1."]
+    assert facts["ready"] is False
+
+
+# -- evaluate() is pure and separately testable ---------------------------
+
+def test_evaluate_is_pure_and_recomputes_ready(tree):
+    facts = gather_br_netfilter_facts(tree("derived-trixie-6.12-persisted-k8s"))
+    changed = copy.deepcopy(facts)
+    changed["live"]["net.ipv4.ip_forward"] = 0
+    result = evaluate(changed)
+    assert result["ready"] is False
+    assert [p["code"] for p in result["problems"]] == ["SYSCTL_LIVE_NOT_1"]
+    assert facts["live"]["net.ipv4.ip_forward"] == 1
+
+
+def test_classify_state_prefers_loaded_over_block(tmp_path):
+    state = classify_state({"initstate": "live", "blocked_by": {"file": "/x", "line": 1, "command": "/bin/false"}})
+    assert state[0] == "loaded"
+
+
+def test_problem_table_is_complete_and_consistent():
+    for code, spec in PROBLEMS.items():
+        assert code == code.upper()
+        assert spec["severity"] in SEVERITIES
+        assert spec["reference"].startswith("https://")
+        assert spec["message"] and spec["remediation"]
+
+
+def test_every_problem_has_the_finding_shape(tree):
+    facts = gather_br_netfilter_facts(tree("derived-trixie-6.12-blacklisted-only"))
+    assert facts["problems"]
+    for problem in facts["problems"]:
+        assert sorted(problem) == ["code", "message", "reference", "remediation", "severity"]
+        assert "{" not in problem["message"]
+
+
+# -- bad input -----------------------------------------------------------------
+
+def test_missing_root_is_a_clear_error(tmp_path):
+    with pytest.raises(BrNetfilterFactsError, match="does not exist or is not a directory"):
+        gather_br_netfilter_facts(str(tmp_path / "nope"))
+
+
+def test_root_without_proc_is_a_clear_error(tmp_path):
+    with pytest.raises(BrNetfilterFactsError, match="osrelease"):
+        gather_br_netfilter_facts(str(tmp_path))
+
+
+def test_live_host_gather_has_the_contract_keys():
+    facts = gather_br_netfilter_facts("/")
+    for key in ("state", "state_reason", "unavailable_reason", "blacklisted", "blacklist_files", "blocked_by",
+                "module_files", "kernel_release", "bridge_sysctl_dir_present", "bridge_nf_call_iptables_present",
+                "false_positive_bridge_dir", "live", "persisted", "persisted_all", "modules_load", "environment",
+                "problems", "ready", "ready_after_reboot"):
+        assert key in facts
+    assert set(facts["live"]) >= set(REQUIRED_LIVE_KEYS)
