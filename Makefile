@@ -137,7 +137,7 @@ audit: tools
 BENCH_HOSTS ?= 50
 .PHONY: bench-facts
 bench-facts: tools
-	$(VENV)/bin/python tests/bench/bench_facts.py --hosts $(BENCH_HOSTS)
+	PYTHONPATH=$(COLLECTIONS) $(VENV)/bin/python tests/bench/bench_facts.py --hosts $(BENCH_HOSTS)
 
 .PHONY: clean
 clean:
