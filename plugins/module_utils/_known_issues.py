@@ -1,0 +1,375 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Every finding ``docker_iptables_audit`` can report, as data. No Ansible import.
+
+``KNOWN_ISSUES`` is the one table of finding codes. The module, its
+documentation and the unit tests all read it. A row says:
+
+* ``code``: stable identifier, safe to ``when:`` on.
+* ``kind``: ``status`` (what could be audited), ``config`` (a setting dockerd
+  refuses or that drops isolation), ``version`` (a known bug of a release) or
+  ``rules`` (derived from the live iptables rules).
+* ``component`` and ``versions``: the affected range, or None for any version.
+  ``docker`` is compared on the upstream version (``27.3.1``); ``iptables-deb``
+  on the full Debian package version of ``iptables`` (``1.8.11-1``). A range is
+  ``{"exact": [...]}`` or ``{"min": inclusive, "before": exclusive}``.
+* ``condition``: the name of a predicate in ``_docker_audit.CONDITIONS``; it
+  returns one evidence dict per occurrence (none: no finding).
+* ``severity``: info, low, medium or high.
+* ``message`` (may use ``{placeholders}`` filled from the evidence),
+  ``remediation`` and ``reference`` (list of URLs).
+
+``EXPECTED_CHAINS`` and ``EXPECTED_JUMPS`` say which chains and jumps each
+Docker release creates with its iptables firewall backend.
+"""
+
+from __future__ import annotations
+
+SEVERITIES = ("info", "low", "medium", "high")
+
+MOBY = "https://github.com/moby/moby/"
+
+KNOWN_ISSUES = [
+    # --- status: what could be audited -----------------------------------
+    {
+        "code": "DOCKER_NOT_INSTALLED",
+        "kind": "status",
+        "component": None,
+        "versions": None,
+        "condition": "docker_not_installed",
+        "severity": "info",
+        "message": "No Docker engine found: no engine package, dockerd binary, docker.service unit, "
+                   "reachable API socket or Docker iptables chains.",
+        "remediation": "Nothing to do unless this host should run Docker.",
+        "reference": [],
+    },
+    {
+        "code": "DOCKER_VERSION_UNKNOWN",
+        "kind": "status",
+        "component": None,
+        "versions": None,
+        "condition": "docker_version_unknown",
+        "severity": "low",
+        "message": "Docker is present ({signals}) but its version could not be determined; "
+                   "version-specific checks were skipped.",
+        "remediation": "Start the engine or install Docker from a package so the audit can read the version.",
+        "reference": [],
+    },
+    {
+        "code": "DOCKER_ENGINE_NOT_RUNNING",
+        "kind": "status",
+        "component": None,
+        "versions": None,
+        "condition": "docker_engine_not_running",
+        "severity": "info",
+        "message": "Docker is installed but its API at {socket} did not answer ({error}); "
+                   "rules were only checked if Docker chains exist.",
+        "remediation": "Start docker.service if it should be running, then audit again.",
+        "reference": [],
+    },
+    {
+        "code": "DOCKER_ROOTLESS",
+        "kind": "status",
+        "component": None,
+        "versions": None,
+        "condition": "docker_rootless",
+        "severity": "info",
+        "message": "Rootless Docker is set up for user {user} (port driver {port_driver}); its rules live "
+                   "in RootlessKit's network namespace and are not audited here.",
+        "remediation": "Audit the rootless namespace separately if needed.",
+        "reference": ["https://docs.docker.com/engine/security/rootless/"],
+    },
+    {
+        "code": "DOCKER_IPTABLES_DISABLED",
+        "kind": "status",
+        "component": None,
+        "versions": None,
+        "condition": "docker_iptables_disabled",
+        "severity": "low",
+        "message": "dockerd runs with iptables=false ({source}): Docker creates no rules, so published "
+                   "ports and masquerading depend entirely on your own firewall.",
+        "remediation": "Remove \"iptables\": false unless the host firewall deliberately replaces Docker's rules.",
+        "reference": ["https://docs.docker.com/engine/network/packet-filtering-firewalls/"],
+    },
+    {
+        "code": "DOCKER_FIREWALL_BACKEND_NFTABLES",
+        "kind": "status",
+        "component": None,
+        "versions": None,
+        "condition": "docker_firewall_backend_nftables",
+        "severity": "info",
+        "message": "dockerd uses the {backend} firewall backend ({source}); its rules are not iptables "
+                   "chains, so the chain, jump, MASQUERADE and DNAT checks were skipped.",
+        "remediation": "Inspect Docker's nftables tables with 'nft list ruleset'.",
+        "reference": ["https://docs.docker.com/engine/network/firewall-nftables/"],
+    },
+    {
+        "code": "IPTABLES_NOT_FOUND",
+        "kind": "status",
+        "component": None,
+        "versions": None,
+        "condition": "iptables_not_found",
+        "severity": "medium",
+        "message": "Docker is present but no iptables binary was found ({detail}); dockerd cannot "
+                   "program its rules and the rule checks were skipped.",
+        "remediation": "Install the iptables package (Debian: apt-get install iptables).",
+        "reference": [],
+    },
+    {
+        "code": "IPTABLES_READ_FAILED",
+        "kind": "status",
+        "component": None,
+        "versions": None,
+        "condition": "iptables_read_failed",
+        "severity": "medium",
+        "message": "Could not read the {backend} rules: {error}.",
+        "remediation": "Run the audit as root (iptables-save needs CAP_NET_ADMIN) and check the iptables installation.",
+        "reference": [],
+    },
+    # --- config: settings dockerd refuses or that drop isolation ----------
+    {
+        "code": "DAEMON_JSON_INVALID",
+        "kind": "config",
+        "component": None,
+        "versions": None,
+        "condition": "daemon_json_invalid",
+        "severity": "high",
+        "message": "{path} is invalid ({error}); dockerd refuses to start with it.",
+        "remediation": "Fix the file; 'dockerd --validate --config-file {path}' checks it.",
+        "reference": ["https://docs.docker.com/reference/cli/dockerd/#daemon-configuration-file"],
+    },
+    {
+        "code": "DOCKERD_FLAG_CONFLICT",
+        "kind": "config",
+        "component": None,
+        "versions": None,
+        "condition": "dockerd_flag_conflict",
+        "severity": "high",
+        "message": "'{setting}' is set both on dockerd's command line ({unit}) and in {path}; dockerd "
+                   "refuses to start when a directive is given both ways.",
+        "remediation": "Keep the setting in one place (prefer daemon.json) and drop the flag from ExecStart.",
+        "reference": ["https://docs.docker.com/reference/cli/dockerd/#daemon-configuration-file"],
+    },
+    {
+        "code": "DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE",
+        "kind": "config",
+        "component": "docker",
+        "versions": {"before": "27.5.1"},
+        "condition": "br_netfilter_needed_and_unavailable",
+        "severity": "high",
+        "message": "Docker {version} with {needed_by} needs br_netfilter, which is {br_state}; dockerd (or "
+                   "'docker network create') fails, and this version has no DOCKER_IGNORE_BR_NETFILTER_ERROR "
+                   "escape hatch{env_note}.",
+        "remediation": "Make br_netfilter available and load it (remove the modprobe.d block), or upgrade "
+                       "Docker to >= 27.5.1, or set icc/userland-proxy back to their defaults.",
+        "reference": [MOBY + "pull/49306", MOBY + "issues/49240"],
+    },
+    {
+        "code": "DOCKER_BR_NETFILTER_REQUIRED",
+        "kind": "config",
+        "component": "docker",
+        "versions": {"min": "27.5.1"},
+        "condition": "br_netfilter_needed_unavailable_not_ignored",
+        "severity": "high",
+        "message": "Docker {version} with {needed_by} needs br_netfilter, which is {br_state}; dockerd fails "
+                   "with 'cannot restrict inter-container communication or run without the userland proxy'.",
+        "remediation": "Make br_netfilter available and load it; only if that is impossible set "
+                       "DOCKER_IGNORE_BR_NETFILTER_ERROR=1 in a docker.service drop-in, accepting lost isolation.",
+        "reference": [MOBY + "pull/49306", MOBY + "issues/49240"],
+    },
+    {
+        "code": "DOCKER_BR_NETFILTER_ERROR_IGNORED",
+        "kind": "config",
+        "component": "docker",
+        "versions": {"min": "27.5.1"},
+        "condition": "br_netfilter_needed_unavailable_ignored",
+        "severity": "medium",
+        "message": "DOCKER_IGNORE_BR_NETFILTER_ERROR=1 ({source}) lets Docker {version} start with {needed_by} "
+                   "although br_netfilter is {br_state}: inter-container isolation is NOT enforced, and with "
+                   "userland-proxy=false containers cannot reach published ports of their own network.",
+        "remediation": "Make br_netfilter available and remove DOCKER_IGNORE_BR_NETFILTER_ERROR, or accept "
+                       "and document the lost isolation.",
+        "reference": [MOBY + "pull/49306", "https://docs.docker.com/engine/release-notes/27/#2751"],
+    },
+    {
+        "code": "DOCKER_IGNORE_BR_NETFILTER_ERROR_SET",
+        "kind": "config",
+        "component": None,
+        "versions": None,
+        "condition": "ignore_br_netfilter_env_set_not_needed",
+        "severity": "low",
+        "message": "DOCKER_IGNORE_BR_NETFILTER_ERROR={value} is set ({source}) but is not needed now ({why}); "
+                   "if br_netfilter later becomes unavailable, Docker will silently run without isolation.",
+        "remediation": "Remove the variable from docker.service's environment unless the host cannot load br_netfilter.",
+        "reference": [MOBY + "pull/49306"],
+    },
+    # --- version: known bugs of releases ----------------------------------
+    {
+        "code": "DOCKER_27_3_BR_NETFILTER_DETECTION",
+        "kind": "version",
+        "component": "docker",
+        "versions": {"exact": ["27.3.0", "27.3.1"]},
+        "condition": "br_netfilter_needed_and_inactive",
+        "severity": "high",
+        "message": "Docker {version} decides br_netfilter is loaded when /proc/sys/net/bridge exists; with "
+                   "{needed_by} and br_netfilter {br_state}, it may skip loading it, leaving isolation or "
+                   "hairpin NAT silently broken.",
+        "remediation": "Upgrade Docker to >= 27.4.0, or load and persist br_netfilter before dockerd starts.",
+        "reference": [MOBY + "issues/48948", MOBY + "issues/48664", MOBY + "pull/48960", MOBY + "pull/48966"],
+    },
+    {
+        "code": "DOCKER_28_0_0_ROOTLESS_SLIRP4NETNS",
+        "kind": "version",
+        "component": "docker",
+        "versions": {"exact": ["28.0.0"]},
+        "condition": "rootless_slirp4netns_port_driver",
+        "severity": "high",
+        "message": "Docker 28.0.0 rootless with the slirp4netns port driver (user {user}) cannot publish ports: "
+                   "'protocol \"tcp\" is not supported by the RootlessKit port driver \"slirp4netns\"'.",
+        "remediation": "Upgrade Docker to >= 28.0.1, or switch DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER to builtin.",
+        "reference": [MOBY + "issues/49499", MOBY + "pull/49514"],
+    },
+    {
+        "code": "IPTABLES_1_8_11_1_DEBIAN",
+        "kind": "version",
+        "component": "iptables-deb",
+        "versions": {"min": "1.8.11-1", "before": "1.8.11-2"},
+        "condition": "docker_uses_iptables",
+        "severity": "high",
+        "message": "Debian iptables {iptables_version} leaves Docker's rules incomplete (containers "
+                   "unreachable, e.g. after a reboot or with userland-proxy=false).",
+        "remediation": "Upgrade iptables to 1.8.11-2 or later (or hold 1.8.10) and restart dockerd.",
+        "reference": [MOBY + "issues/48844", MOBY + "issues/49667"],
+    },
+    # --- rules: derived from the live iptables rules ----------------------
+    {
+        "code": "DOCKER_RULES_ABSENT",
+        "kind": "rules",
+        "component": None,
+        "versions": None,
+        "condition": "docker_rules_absent",
+        "severity": "high",
+        "message": "The Docker engine is running but no Docker chain exists in the {backend} rules: "
+                   "something flushed them (a firewall reload, iptables -F, nft flush ruleset).",
+        "remediation": "Restart dockerd to recreate its rules, and make the firewall service leave Docker's chains alone.",
+        "reference": ["https://docs.docker.com/engine/network/packet-filtering-firewalls/"],
+    },
+    {
+        "code": "DOCKER_CHAINS_IN_INACTIVE_BACKEND",
+        "kind": "rules",
+        "component": None,
+        "versions": None,
+        "condition": "docker_chains_in_inactive_backend",
+        "severity": "high",
+        "message": "Docker chains {chains} exist in the {backend} backend, but 'iptables' uses {active}: the "
+                   "rules are split across legacy and nft.",
+        "remediation": "Pick one backend (update-alternatives --set iptables ...), flush the other one's Docker "
+                       "chains and restart dockerd.",
+        "reference": [MOBY + "issues/46147"],
+    },
+    {
+        "code": "IPTABLES_RULES_IN_BOTH_BACKENDS",
+        "kind": "rules",
+        "component": None,
+        "versions": None,
+        "condition": "rules_in_both_backends",
+        "severity": "medium",
+        "message": "Both iptables backends hold rules ({detail}); packets traverse both rule sets, so a DROP in "
+                   "either one affects containers.",
+        "remediation": "Move every tool (Docker, kube-proxy, firewall scripts) to the same backend.",
+        "reference": ["https://wiki.nftables.org/wiki-nftables/index.php/Legacy_xtables_tools"],
+    },
+    {
+        "code": "DOCKER_CHAIN_MISSING",
+        "kind": "rules",
+        "component": None,
+        "versions": None,
+        "condition": "docker_chain_missing",
+        "severity": "high",
+        "message": "Chain {chain} is missing from the {table} table (expected for Docker {expected_for}).",
+        "remediation": "Restart dockerd to recreate its chains; find what deleted them.",
+        "reference": [MOBY + "pull/49518"],
+    },
+    {
+        "code": "DOCKER_JUMP_MISSING",
+        "kind": "rules",
+        "component": None,
+        "versions": None,
+        "condition": "docker_jump_missing",
+        "severity": "high",
+        "message": "No jump from {from_chain} to {to_chain} in the {table} table: traffic bypasses Docker's rules.",
+        "remediation": "Restart dockerd to recreate its jumps; check firewall scripts that rewrite built-in chains.",
+        "reference": ["https://docs.docker.com/engine/network/packet-filtering-firewalls/"],
+    },
+    {
+        "code": "DOCKER_USER_NOT_FIRST",
+        "kind": "rules",
+        "component": None,
+        "versions": None,
+        "condition": "docker_user_not_first",
+        "severity": "medium",
+        "message": "The jump to DOCKER-USER is rule {position} of FORWARD, not rule 1: rules before it bypass "
+                   "DOCKER-USER.",
+        "remediation": "Restart dockerd (it re-inserts the jump first) or move the rules you added to FORWARD "
+                       "into DOCKER-USER.",
+        "reference": ["https://docs.docker.com/engine/network/packet-filtering-firewalls/#add-iptables-policies-before-dockers-rules"],
+    },
+    {
+        "code": "DOCKER_MASQUERADE_MISSING",
+        "kind": "rules",
+        "component": None,
+        "versions": None,
+        "condition": "docker_masquerade_missing",
+        "severity": "high",
+        "message": "No MASQUERADE rule for {subnet} leaving via anything but {bridge} (network {network}): "
+                   "containers there cannot reach outside.",
+        "remediation": "Restart dockerd to recreate its nat rules.",
+        "reference": ["https://docs.docker.com/engine/network/packet-filtering-firewalls/"],
+    },
+    {
+        "code": "DOCKER_DNAT_MISSING",
+        "kind": "rules",
+        "component": None,
+        "versions": None,
+        "condition": "docker_dnat_missing",
+        "severity": "high",
+        "message": "No DNAT rule for published port {port} ({proto}) to {destination} ({container}): the "
+                   "container is unreachable on that port.",
+        "remediation": "Restart dockerd or the container; if it recurs after reboots check the iptables "
+                       "package (Debian 1.8.11-1) and firewall services started after Docker.",
+        "reference": [MOBY + "issues/49667"],
+    },
+]
+
+#: Chains Docker's iptables backend creates. ``since`` is the first Docker
+#: release that creates the chain (None: every release this audit knows).
+EXPECTED_CHAINS = [
+    {"table": "nat", "chain": "DOCKER", "since": None},
+    {"table": "filter", "chain": "DOCKER", "since": None},
+    {"table": "filter", "chain": "DOCKER-USER", "since": None},
+    {"table": "filter", "chain": "DOCKER-ISOLATION-STAGE-1", "since": None},
+    {"table": "filter", "chain": "DOCKER-ISOLATION-STAGE-2", "since": None},
+    {"table": "filter", "chain": "DOCKER-FORWARD", "since": "28.0.1"},
+    {"table": "filter", "chain": "DOCKER-BRIDGE", "since": "28.0.1"},
+    {"table": "filter", "chain": "DOCKER-CT", "since": "28.0.1"},
+]
+
+#: Jumps from built-in chains. ``before``: last release range that has it.
+EXPECTED_JUMPS = [
+    {"table": "nat", "from": "PREROUTING", "to": "DOCKER", "since": None, "before": None},
+    {"table": "nat", "from": "OUTPUT", "to": "DOCKER", "since": None, "before": None},
+    {"table": "filter", "from": "FORWARD", "to": "DOCKER-USER", "since": None, "before": None},
+    {"table": "filter", "from": "FORWARD", "to": "DOCKER-ISOLATION-STAGE-1", "since": None, "before": "28.0.1"},
+    {"table": "filter", "from": "FORWARD", "to": "DOCKER-FORWARD", "since": "28.0.1", "before": None},
+]
+
+
+def issue(code):
+    """The table row of ``code`` (KeyError when unknown)."""
+    for row in KNOWN_ISSUES:
+        if row["code"] == code:
+            return row
+    raise KeyError(code)
