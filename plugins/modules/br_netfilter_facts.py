@@ -32,7 +32,7 @@ description:
   - Returns C(problems), each C({code, severity, message, remediation, reference}) with a stable code, and C(ready)
     and C(ready_after_reboot).
 author:
-  - nodeprep.netfilter developers
+  - nodeprep.netfilter developers (!UNKNOWN)
 extends_documentation_fragment:
   - nodeprep.netfilter._attributes
   - nodeprep.netfilter._attributes.facts
