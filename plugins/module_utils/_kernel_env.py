@@ -41,18 +41,18 @@ _CGROUP_HINTS = (
 _NS_RE = re.compile(r"^pid:\[(\d+)\]$")
 
 
+_KCONFIG_RE = re.compile(r"^[ \t]*(?:# (CONFIG_[A-Za-z0-9_]+) is not set|(CONFIG_[A-Za-z0-9_]+)=(.*?))[ \t]*$",
+                         re.MULTILINE)
+
+
 def parse_kernel_config(text):
     """``CONFIG_X=y`` lines -> {"CONFIG_X": "y"}; ``# CONFIG_X is not set`` -> "n"."""
     config = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        match = re.match(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$", line)
-        if match:
+    for match in _KCONFIG_RE.finditer(text):
+        if match.group(1):
             config[match.group(1)] = "n"
-            continue
-        if line.startswith("CONFIG_") and "=" in line:
-            key, value = line.split("=", 1)
-            config[key] = value.strip().strip('"')
+        else:
+            config[match.group(2)] = match.group(3).strip().strip('"')
     return config
 
 

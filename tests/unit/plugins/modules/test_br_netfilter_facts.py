@@ -1,0 +1,47 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The thin module: argument handling, exit shape, clear failures."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.nodeprep.netfilter.plugins.modules import br_netfilter_facts
+
+FIXTURES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "br_netfilter"))
+
+
+def run_module(capsys, args):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exc:
+            br_netfilter_facts.main()
+    return exc.value.code, json.loads(capsys.readouterr().out)
+
+
+def test_module_publishes_facts_and_never_changes(capsys):
+    rc, result = run_module(capsys, {"root": os.path.join(FIXTURES, "trixie-6.12-state-c-bridge-br_netfilter"),
+                                     "_ansible_check_mode": True})
+    assert rc == 0
+    assert result["changed"] is False
+    assert result["ansible_facts"]["br_netfilter"]["state"] == "loaded"
+
+
+def test_module_fails_clearly_on_missing_root(capsys):
+    rc, result = run_module(capsys, {"root": os.path.join(FIXTURES, "no-such-tree")})
+    assert rc == 1
+    assert result["failed"] is True
+    assert "does not exist or is not a directory" in result["msg"]
+
+
+def test_module_rejects_relative_managed_file(capsys):
+    rc, result = run_module(capsys, {"managed_sysctl_file": "k8s.conf"})
+    assert rc == 1
+    assert result["msg"] == "managed_sysctl_file must be an absolute path as seen on the target, got 'k8s.conf'"
