@@ -1,0 +1,99 @@
+"""Command lines of the VM test bed: vmctl and build-image."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from . import images, qemu
+from .common import VMError, log
+
+
+def vmctl(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="vmctl", description="Boot, reach, reboot and stop test VMs (QEMU/TCG).")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up", help="boot NAME from a fresh overlay of an image")
+    p_up.add_argument("name")
+    p_up.add_argument("--image", required=True, choices=sorted(images.IMAGES))
+    p_up.add_argument("--cold", action="store_true", help="always cold boot, never restore a saved state")
+    p_up.add_argument("--json", action="store_true", help="print the VM record as JSON")
+    p_down = sub.add_parser("down", help="clean poweroff, then stop QEMU by its pid file and drop the overlay")
+    p_down.add_argument("names", nargs="+")
+    p_down.add_argument("--force", action="store_true", help="skip the clean poweroff")
+    p_ssh = sub.add_parser("ssh", help="run a command in NAME (vmctl ssh NAME -- cmd ...)")
+    p_ssh.add_argument("name")
+    p_ssh.add_argument("command", nargs=argparse.REMAINDER)
+    p_reboot = sub.add_parser("reboot", help="real reboot; waits for a new boot_id")
+    p_reboot.add_argument("name")
+    p_reboot.add_argument("--method", choices=("guest", "cold"), default=os.environ.get("NODEPREP_VM_REBOOT", "guest"))
+    p_info = sub.add_parser("info", help="print the VM record as JSON")
+    p_info.add_argument("name")
+    p_console = sub.add_parser("console", help="print the tail of NAME's console log")
+    p_console.add_argument("name")
+    p_console.add_argument("--lines", type=int, default=40)
+    sub.add_parser("list", help="list VMs with their state")
+    sub.add_parser("cleanup", help="force-stop every VM of this cache dir (by pid file)")
+    args = parser.parse_args(argv)
+
+    if args.cmd == "up":
+        vm = qemu.up(args.name, args.image, restore=False if args.cold else None)
+        if args.json:
+            print(json.dumps(vm, sort_keys=True))
+    elif args.cmd == "down":
+        for name in args.names:
+            qemu.down(name, force=args.force)
+    elif args.cmd == "ssh":
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        vm = qemu.load(args.name)
+        os.execvp("ssh", [*qemu.ssh_base(vm), *command])
+    elif args.cmd == "reboot":
+        qemu.reboot(args.name, args.method)
+    elif args.cmd == "info":
+        vm = qemu.load(args.name)
+        vm["running"] = qemu.is_running(vm)
+        print(json.dumps(vm, indent=2, sort_keys=True))
+    elif args.cmd == "console":
+        print(qemu.console_tail(args.name, args.lines))
+    elif args.cmd == "list":
+        for vm in qemu.list_vms():
+            print(f"{vm['name']}\t{vm['image']}\tport={vm['port']}\t{'running' if vm['running'] else 'stopped'}")
+    elif args.cmd == "cleanup":
+        names = qemu.cleanup()
+        log(f"cleanup: {len(names)} VM(s) stopped: {' '.join(names)}")
+    return 0
+
+
+def build_image(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="build-image", description="Build (or reuse) cached VM images by content key.")
+    parser.add_argument("names", nargs="*", help=f"images to ensure (default: trixie bookworm); "
+                                                 f"known: {', '.join(sorted(images.IMAGES))}")
+    parser.add_argument("--state", action="store_true", help="also make the saved running state")
+    parser.add_argument("--print-dir", action="store_true", help="print each image directory")
+    parser.add_argument("--prune", action="store_true", help="delete cached images whose key is not current")
+    args = parser.parse_args(argv)
+    for name in args.names or ["trixie", "bookworm"]:
+        started = time.monotonic()
+        path = images.ensure_image(name)
+        if args.state:
+            qemu.ensure_state(name)
+        log(f"{name}: ready in {time.monotonic() - started:.1f}s ({path.name})")
+        if args.print_dir:
+            print(path)
+    if args.prune:
+        for removed in images.prune():
+            log(f"pruned {removed}")
+    return 0
+
+
+def main(entry: str) -> int:
+    try:
+        return {"vmctl": vmctl, "build-image": build_image}[entry](sys.argv[1:])
+    except VMError as exc:
+        print(f"{entry}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
