@@ -11,7 +11,9 @@ real-host fixture trees (tests/unit/fixtures/br_netfilter), wrapped like a regis
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import re
 
 import pytest
@@ -46,10 +48,22 @@ FAILED = {
 
 
 @pytest.fixture
-def facts_result(tree):
+def facts(tree):
+    """facts(fixture) -> br_netfilter facts gathered from that fixture tree (each tree built once per test)."""
+    cache = {}
+
+    def _facts(name):
+        if name not in cache:
+            cache[name] = gather_br_netfilter_facts(tree(name))
+        return copy.deepcopy(cache[name])
+    return _facts
+
+
+@pytest.fixture
+def facts_result(facts):
     """facts_result(fixture) -> the result br_netfilter_facts registers for that tree."""
     def _result(name):
-        return {"changed": False, "ansible_facts": {"br_netfilter": gather_br_netfilter_facts(tree(name))}}
+        return {"changed": False, "ansible_facts": {"br_netfilter": facts(name)}}
     return _result
 
 
@@ -202,28 +216,28 @@ def _audit_module_result(facts):
     }
 
 
-def test_one_audit_module_result_carries_docker_iptables_and_br_netfilter(tree):
-    facts = gather_br_netfilter_facts(tree(BLOCKED))
-    record = host_record("n1", _audit_module_result(facts))
+def test_one_audit_module_result_carries_docker_iptables_and_br_netfilter(facts):
+    blocked = facts(BLOCKED)
+    record = host_record("n1", _audit_module_result(blocked))
     assert record["docker"]["version"] == "28.5.2"
     assert record["iptables"]["backend"] == "nf_tables"
     sources = dict((finding["code"], finding["source"]) for finding in record["findings"])
     assert sources["DOCKER_ICC_WITHOUT_BR_NETFILTER"] == "docker_iptables_audit"
     assert sources["BR_NETFILTER_BLOCKED"] == "br_netfilter"
-    table = render_table(build_report({"n1": _audit_module_result(facts)}, generated_at=NOW))
+    table = render_table(build_report({"n1": _audit_module_result(blocked)}, generated_at=NOW))
     assert "28.5.2" in table and "1.8.11 (nf_tables) 1.8.11-1" in table
 
 
-def test_same_code_and_message_from_both_sources_is_reported_once(tree):
-    facts = gather_br_netfilter_facts(tree(BLOCKED))
-    result = _audit_module_result(facts)
-    result["findings"].append(dict(facts["problems"][0], evidence={}))
+def test_same_code_and_message_from_both_sources_is_reported_once(facts):
+    blocked = facts(BLOCKED)
+    result = _audit_module_result(blocked)
+    result["findings"].append(dict(blocked["problems"][0], evidence={}))
     record = host_record("n1", result)
     assert _codes(record).count("BR_NETFILTER_BLOCKED") == 1
 
 
-def test_docker_absent_is_shown_as_absent(tree):
-    result = _audit_module_result(gather_br_netfilter_facts(tree(HEALTHY)))
+def test_docker_absent_is_shown_as_absent(facts):
+    result = _audit_module_result(facts(HEALTHY))
     result["summary"].update(docker_present=False, docker_version=None)
     result["findings"] = [{"code": "DOCKER_NOT_INSTALLED", "severity": "info", "message": "No Docker.",
                            "evidence": {}, "remediation": "", "reference": []}]
@@ -312,3 +326,21 @@ def test_html_has_a_row_per_host_and_per_finding_with_severity_attributes(fleet)
     finding_rows = re.findall(r'<tr data-host="[^"]+" data-severity="(\w+)"', page)
     assert len(finding_rows) == sum(len(record["findings"]) for record in report["hosts"])
     assert 'class="sev-filter" value="high"' in page
+
+
+SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs", "audit-report.schema.json")
+
+
+def test_report_matches_the_documented_json_schema(fleet, facts):
+    import jsonschema
+
+    with open(SCHEMA_FILE) as handle:
+        schema = json.load(handle)
+    fleet["node-docker"] = _audit_module_result(facts(BLOCKED))
+    fleet["node-missing"] = None
+    report = json.loads(render_json(build_report(fleet, fail_on="medium", generated_at=NOW)))
+    jsonschema.validate(report, schema, cls=jsonschema.Draft202012Validator)
+    broken = json.loads(render_json(build_report(fleet, generated_at=NOW)))
+    broken["hosts"][0]["findings"].append({"code": "X", "severity": "critical"})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema, cls=jsonschema.Draft202012Validator)
