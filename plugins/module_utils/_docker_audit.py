@@ -536,12 +536,12 @@ def _cond_rules_in_both_backends(ctx):
 
 def _expected_for(since, before):
     if since and before:
-        return ">= %s and < %s" % (since, before)
+        return "Docker >= %s and < %s" % (since, before)
     if since:
-        return ">= %s" % since
+        return "Docker >= %s" % since
     if before:
-        return "< %s" % before
-    return "any version"
+        return "Docker < %s" % before
+    return "every Docker version"
 
 
 def _applies(version, since, before):
@@ -669,11 +669,14 @@ def _cond_docker_dnat_missing(ctx):
             ok = True
             break
         if not ok:
+            known = port["host_port"] is not None
             evidence.append({
-                "port": port["host_port"] if port["host_port"] is not None else "(host port unknown)",
+                "port": port["host_port"],
+                "port_text": "host port %s" % port["host_port"] if known else "a published port",
                 "proto": port["proto"],
                 "destination": " or ".join(targets) or "(container address unknown)",
-                "container": port["container"] or "seen in filter/DOCKER",
+                "container": "container %s" % port["container"] if port["container"]
+                             else "admitted by filter chain DOCKER",
                 "expected_from": ctx["published_source"],
             })
     return evidence

@@ -289,7 +289,7 @@ KNOWN_ISSUES = [
         "versions": None,
         "condition": "docker_chain_missing",
         "severity": "high",
-        "message": "Chain {chain} is missing from the {table} table (expected for Docker {expected_for}).",
+        "message": "Chain {chain} is missing from the {table} table (expected for {expected_for}).",
         "remediation": "Restart dockerd to recreate its chains; find what deleted them.",
         "reference": [MOBY + "pull/49518"],
     },
@@ -336,7 +336,7 @@ KNOWN_ISSUES = [
         "versions": None,
         "condition": "docker_dnat_missing",
         "severity": "high",
-        "message": "No DNAT rule for published port {port} ({proto}) to {destination} ({container}): the "
+        "message": "No DNAT rule for {port_text} ({proto}) to {destination} ({container}): the "
                    "container is unreachable on that port.",
         "remediation": "Restart dockerd or the container; if it recurs after reboots check the iptables "
                        "package (Debian 1.8.11-1) and firewall services started after Docker.",

@@ -205,6 +205,9 @@ def test_removed_dnat_of_a_published_port_is_reported_from_the_filter_rules(name
     assert evidence["destination"] == "172.17.0.2:80"
     assert evidence["proto"] == "tcp"
     assert evidence["expected_from"] == "rules"
+    assert evidence["port"] is None
+    assert result["findings"][0]["message"].startswith(
+        "No DNAT rule for a published port (tcp) to 172.17.0.2:80 (admitted by filter chain DOCKER)")
 
 
 def test_removed_dnat_is_reported_with_the_container_and_host_port_when_the_engine_lists_containers():
@@ -220,9 +223,9 @@ def test_removed_dnat_is_reported_with_the_container_and_host_port_when_the_engi
                              br_facts=br("loaded"), engine=running_engine("28.5.2", containers=containers)))
     assert codes(broken) == ["DOCKER_DNAT_MISSING"]
     finding = broken["findings"][0]
-    assert finding["evidence"]["container"] == "web"
+    assert finding["evidence"]["container"] == "container web"
     assert finding["evidence"]["port"] == 8080
-    assert finding["message"].startswith("No DNAT rule for published port 8080 (tcp) to 172.17.0.2:80 (web)")
+    assert finding["message"].startswith("No DNAT rule for host port 8080 (tcp) to 172.17.0.2:80 (container web)")
 
 
 def test_stale_dnat_to_an_old_container_address_does_not_count():

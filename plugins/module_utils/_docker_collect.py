@@ -1,0 +1,201 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Collect the raw material for ``_docker_audit.audit`` from one host. No Ansible import.
+
+The outside world is injected: ``run(argv) -> (rc, stdout, stderr)`` runs a
+command from an argument list (the module passes ``module.run_command``),
+``which(name) -> path or None`` finds a binary, ``query_engine(socket)`` asks
+the Docker API, ``gather_br(root)`` returns the br_netfilter facts.
+
+Files (packages, units, daemon.json, rootless units) are read under ``root``.
+Commands, the Docker socket, /proc/net/route and /proc/net/ip_tables_names
+belong to the running host (or the network namespace the process is in).
+
+Subprocesses, in the order they may run, and when:
+
+1. ``iptables --version``: always when iptables exists (~2 ms, a small C binary).
+2. ``iptables-nft-save``: when the binary exists (one call dumps every table).
+3. ``iptables-legacy-save``: only when /proc/net/ip_tables_names lists a table.
+   It is never run with ``-t``: ``iptables-legacy-save -t nat`` instantiates
+   the legacy nat table as a side effect (measured), which a read-only audit
+   must not do. Without ``-t`` it dumps only the tables that exist.
+4. ``dockerd --version``: only when neither the engine nor a package DB gives
+   Docker's version, and only with root "/" (a Go binary, ~30-80 ms).
+5. ``rpm -q``: only on hosts without /var/lib/dpkg/status.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import time
+
+from ansible_collections.nodeprep.netfilter.plugins.module_utils import _docker_env as env
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_api import query_engine as _query_engine
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._iptables import parse_iptables_version, parse_table_names, IptablesParseError
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+SAVE_BINARIES = {"nf_tables": "iptables-nft-save", "legacy": "iptables-legacy-save"}
+DOCKERD_PATHS = ("/usr/bin/dockerd", "/usr/sbin/dockerd", "/usr/local/bin/dockerd", "/usr/local/sbin/dockerd")
+DOCKER_CLI_PATHS = ("/usr/bin/docker", "/usr/local/bin/docker")
+PROC_ROUTE = "/proc/net/route"
+PROC_IPTABLES_NAMES = "/proc/net/ip_tables_names"
+
+
+def _read_host(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+class _Recorder(object):
+    """Runs commands through ``run`` and remembers each one's cost."""
+
+    def __init__(self, run):
+        self._run = run
+        self.commands = []
+
+    def __call__(self, argv):
+        started = time.time()
+        try:
+            rc, out, err = self._run(list(argv))
+        except (OSError, IOError) as exc:
+            rc, out, err = 127, "", str(exc)
+        self.commands.append({"argv": list(argv), "rc": rc, "seconds": round(time.time() - started, 4)})
+        return rc, out or "", err or ""
+
+
+def _first_existing(fs, paths):
+    for path in paths:
+        if fs.isfile(path):
+            return path
+    return None
+
+
+def collect_packages(fs, run, which, allow_rpm=True):
+    wanted = env.DOCKER_ENGINE_PACKAGES + env.DOCKER_OTHER_PACKAGES + env.IPTABLES_PACKAGES
+    status = fs.read_text(env.DPKG_STATUS)
+    if status is not None:
+        return {"manager": "dpkg", "installed": env.parse_dpkg_status(status, wanted), "error": None}
+    rpm = which("rpm") if allow_rpm else None
+    if rpm:
+        rc, out, err = run([rpm, "-q", "--qf", env.RPM_QUERY_FORMAT] + list(wanted))
+        # rpm -q exits non-zero when any listed package is missing; the rest is still printed
+        return {"manager": "rpm", "installed": env.parse_rpm_query(out),
+                "error": None if out.strip() or rc == 0 else (err.strip() or "rpm -q failed")}
+    return {"manager": None, "installed": {}, "error": None}
+
+
+def collect_docker(fs, run, query_engine, socket_path):
+    systemd = env.read_systemd_unit(fs)
+    flags = env.parse_dockerd_flags(systemd.get("exec_start"))
+    config_file = flags.get("config-file") or env.DAEMON_JSON
+    engine_socket = socket_path if fs.root == "/" else posixpath.join(fs.root, socket_path.lstrip("/"))
+    docker = {
+        "dockerd_path": _first_existing(fs, DOCKERD_PATHS),
+        "cli_path": _first_existing(fs, DOCKER_CLI_PATHS),
+        "dockerd_version_output": None,
+        "daemon_json": env.read_daemon_json(fs, config_file),
+        "systemd": systemd,
+        "rootless": env.read_rootless(fs),
+        "engine": query_engine(engine_socket),
+    }
+    docker["engine"]["socket"] = socket_path
+    return docker
+
+
+def collect_iptables(run, which, iptables_binary="iptables", names_path=PROC_IPTABLES_NAMES):
+    binary = which(iptables_binary)
+    result = {"binary": binary, "version_output": None, "version_error": None, "saves": {},
+              "legacy_table_names": None}
+    backend = None
+    if binary:
+        rc, out, err = run([binary, "--version"])
+        if rc == 0:
+            result["version_output"] = out.strip()
+            try:
+                backend = parse_iptables_version(out)["backend"]
+            except IptablesParseError:
+                backend = None
+        else:
+            result["version_error"] = (err or out).strip() or "exit code %d" % rc
+    search_dir = os.path.dirname(binary) if binary else None
+    names_text = _read_host(names_path)
+    legacy_names = parse_table_names(names_text) if names_text is not None else None
+    result["legacy_table_names"] = legacy_names
+    for name, save_name in SAVE_BINARIES.items():
+        save_binary = None
+        if search_dir and os.path.exists(os.path.join(search_dir, save_name)):
+            save_binary = os.path.join(search_dir, save_name)
+        else:
+            save_binary = which(save_name)
+        if save_binary is None:
+            if name == backend:
+                # old single-backend installs only ship iptables-save
+                save_binary = which("iptables-save")
+            if save_binary is None:
+                continue
+        if name == "legacy" and legacy_names is not None and not legacy_names:
+            # no legacy table exists: nothing to read, and reading would not create one
+            result["saves"][name] = {"binary": save_binary, "text": "", "error": None,
+                                     "skipped": "no table in %s" % names_path}
+            continue
+        rc, out, err = run([save_binary])
+        if rc != 0:
+            result["saves"][name] = {"binary": save_binary, "text": None,
+                                     "error": "%s exited %d: %s" % (save_name, rc, (err or out).strip()[:300])}
+        else:
+            result["saves"][name] = {"binary": save_binary, "text": out, "error": None,
+                                     "stderr": err.strip() or None}
+    return result
+
+
+def collect(root="/", run=None, which=None, query_engine=None, gather_br=None,
+            socket_path=DOCKER_SOCKET, iptables_binary="iptables", run_dockerd_version=None,
+            route_path=PROC_ROUTE, names_path=PROC_IPTABLES_NAMES):
+    """Everything ``audit`` needs, plus ``commands`` (argv, rc, seconds).
+
+    Host-only commands (``rpm -q``, ``dockerd --version``) run only when ``root``
+    is "/" unless ``run_dockerd_version`` says otherwise: a binary found under a
+    fixture root is not the host's.
+    """
+    if run is None or which is None:
+        raise ValueError("collect() needs a command runner and a binary finder")
+    fs = RootFS(root)
+    recorder = _Recorder(run)
+    query = query_engine or _query_engine
+    collected = {"root": fs.root}
+    host_root = fs.root == "/"
+    collected["packages"] = collect_packages(fs, recorder, which, allow_rpm=host_root)
+    collected["docker"] = collect_docker(fs, recorder, query, socket_path)
+    collected["iptables"] = collect_iptables(recorder, which, iptables_binary, names_path)
+    route_text = _read_host(route_path)
+    collected["routes"] = env.parse_proc_net_route(route_text) if route_text else []
+
+    docker = collected["docker"]
+    installed = collected["packages"]["installed"]
+    has_package_version = any(name in installed for name in env.DOCKER_ENGINE_PACKAGES)
+    if run_dockerd_version is None:
+        run_dockerd_version = host_root
+    if (run_dockerd_version and docker["dockerd_path"] and not docker["engine"]["reachable"]
+            and not has_package_version):
+        rc, out, err = recorder([docker["dockerd_path"], "--version"])
+        if rc == 0:
+            docker["dockerd_version_output"] = out.strip()
+
+    collected["br_netfilter"] = None
+    collected["br_netfilter_error"] = None
+    if gather_br is not None:
+        try:
+            collected["br_netfilter"] = gather_br(fs.root)
+        except Exception as exc:  # the verdict is optional input to the audit; report, do not crash
+            collected["br_netfilter_error"] = "%s: %s" % (type(exc).__name__, exc)
+    collected["commands"] = recorder.commands
+    collected["unreadable"] = list(fs.unreadable)
+    return collected

@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Collection with an injected command runner: which commands run, when, and what happens on errors."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_audit import audit
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_collect import collect, collect_packages
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "docker")
+D28 = "docker-28.5.2-trixie.dump3-icc-false-br_netfilter-loaded-publish-8080.iptables-save.txt"
+ROUTE = ("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+         "docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n")
+
+
+def read_fixture(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return handle.read()
+
+
+class FakeHost(object):
+    """Binaries that exist, and what each argv prints."""
+
+    def __init__(self, binaries, outputs):
+        self.binaries = binaries
+        self.outputs = outputs
+        self.calls = []
+
+    def which(self, name):
+        return self.binaries.get(name)
+
+    def run(self, argv):
+        self.calls.append(argv)
+        result = self.outputs.get(tuple(argv))
+        if result is None:
+            raise OSError(2, "No such file or directory: %r" % argv[0])
+        return result
+
+
+NFT_HOST = {
+    "iptables": "/usr/sbin/iptables",
+    "iptables-nft-save": "/usr/sbin/iptables-nft-save",
+    "iptables-legacy-save": "/usr/sbin/iptables-legacy-save",
+}
+
+
+def no_engine(socket_path):
+    return {"socket": socket_path, "socket_present": False, "reachable": False, "error": "no socket",
+            "info": None, "networks": None, "containers": None}
+
+
+@pytest.fixture
+def host_tree(tmp_path):
+    root = tmp_path / "root"
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    (root / "var/lib/dpkg/status").write_text(
+        "Package: docker.io\nStatus: install ok installed\nVersion: 28.5.2+dfsg4-5\n\n"
+        "Package: iptables\nStatus: install ok installed\nVersion: 1.8.11-2\n")
+    (root / "etc/docker").mkdir(parents=True)
+    (root / "etc/docker/daemon.json").write_text('{"icc": false}')
+    (tmp_path / "route").write_text(ROUTE)
+    (tmp_path / "names").write_text("")
+    return tmp_path
+
+
+def run_collect(tmp_path, host, names="", **kwargs):
+    (tmp_path / "names").write_text(names)
+    return collect(root=str(tmp_path / "root"), run=host.run, which=host.which, query_engine=no_engine,
+                   route_path=str(tmp_path / "route"), names_path=str(tmp_path / "names"), **kwargs)
+
+
+def test_nft_host_without_legacy_tables_runs_two_commands_and_audits_clean(host_tree):
+    host = FakeHost(NFT_HOST, {
+        ("/usr/sbin/iptables", "--version"): (0, "iptables v1.8.11 (nf_tables)\n", ""),
+        ("/usr/sbin/iptables-nft-save",): (0, read_fixture(D28), ""),
+    })
+    collected = run_collect(host_tree, host, gather_br=lambda root: {"state": "loaded",
+                                                                     "bridge_nf_call_iptables_present": True})
+    assert host.calls == [["/usr/sbin/iptables", "--version"], ["/usr/sbin/iptables-nft-save"]]
+    assert collected["iptables"]["saves"]["legacy"]["skipped"].startswith("no table in")
+    assert collected["routes"] == [{"iface": "docker0", "subnet": "172.17.0.0/16"}]
+    assert collected["packages"]["installed"]["docker.io"]["version"] == "28.5.2+dfsg4-5"
+    assert collected["docker"]["daemon_json"]["explicit"] == {"icc": False}
+    assert [command["argv"] for command in collected["commands"]] == host.calls
+    result = audit(collected)
+    assert [finding["code"] for finding in result["findings"]] == ["DOCKER_ENGINE_NOT_RUNNING"]
+    assert result["summary"]["rule_checks"] == "done"
+
+
+def test_existing_legacy_tables_are_read_without_dash_t(host_tree):
+    host = FakeHost(NFT_HOST, {
+        ("/usr/sbin/iptables", "--version"): (0, "iptables v1.8.11 (nf_tables)\n", ""),
+        ("/usr/sbin/iptables-nft-save",): (0, "", ""),
+        ("/usr/sbin/iptables-legacy-save",): (0, "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n", ""),
+    })
+    collected = run_collect(host_tree, host, names="nat\n")
+    assert host.calls[-1] == ["/usr/sbin/iptables-legacy-save"]
+    assert collected["iptables"]["legacy_table_names"] == ["nat"]
+
+
+def test_failing_save_command_is_recorded_not_raised(host_tree):
+    host = FakeHost(NFT_HOST, {
+        ("/usr/sbin/iptables", "--version"): (0, "iptables v1.8.11 (nf_tables)\n", ""),
+        ("/usr/sbin/iptables-nft-save",): (4, "", "iptables-nft-save v1.8.11 (nf_tables): Could not fetch rule set "
+                                                 "generation id: Permission denied (you must be root)\n"),
+    })
+    collected = run_collect(host_tree, host)
+    error = collected["iptables"]["saves"]["nf_tables"]["error"]
+    assert error.startswith("iptables-nft-save exited 4: iptables-nft-save v1.8.11")
+    assert "Permission denied" in error
+    result = audit(collected)
+    assert "IPTABLES_READ_FAILED" in [finding["code"] for finding in result["findings"]]
+
+
+def test_missing_iptables_runs_nothing_and_becomes_a_finding(host_tree):
+    host = FakeHost({}, {})
+    collected = run_collect(host_tree, host)
+    assert host.calls == []
+    assert collected["iptables"]["binary"] is None
+    assert "IPTABLES_NOT_FOUND" in [finding["code"] for finding in audit(collected)["findings"]]
+
+
+def test_binary_that_vanishes_between_lookup_and_run_is_rc_127(host_tree):
+    host = FakeHost(NFT_HOST, {})
+    collected = run_collect(host_tree, host)
+    assert collected["commands"][0]["rc"] == 127
+    assert collected["iptables"]["version_error"].startswith("[Errno 2]")
+
+
+def test_legacy_active_backend_also_reads_nft_to_find_split_rules(host_tree):
+    host = FakeHost(dict(NFT_HOST, **{"iptables-legacy": "/usr/sbin/iptables-legacy"}), {
+        ("/usr/sbin/iptables-legacy", "--version"): (0, "iptables v1.8.11 (legacy)\n", ""),
+        ("/usr/sbin/iptables-nft-save",): (0, "", ""),
+        ("/usr/sbin/iptables-legacy-save",): (0, "", ""),
+    })
+    collected = run_collect(host_tree, host, names="filter\nnat\n", iptables_binary="iptables-legacy")
+    assert host.calls == [["/usr/sbin/iptables-legacy", "--version"], ["/usr/sbin/iptables-nft-save"],
+                          ["/usr/sbin/iptables-legacy-save"]]
+
+
+def test_dockerd_version_is_asked_only_when_nothing_else_knows(host_tree):
+    root = host_tree / "root"
+    (root / "var/lib/dpkg/status").write_text("")  # static binary install: no package
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/dockerd").write_text("")
+    host = FakeHost({}, {("/usr/bin/dockerd", "--version"): (0, "Docker version 27.3.1, build 41ca978\n", "")})
+    collected = run_collect(host_tree, host, run_dockerd_version=True)
+    assert host.calls == [["/usr/bin/dockerd", "--version"]]
+    summary = audit(collected)["summary"]
+    assert (summary["docker_version"], summary["docker_version_source"]) == ("27.3.1", "dockerd --version")
+    # under a fixture root the host's dockerd is not asked by default
+    host2 = FakeHost({}, {})
+    run_collect(host_tree, host2)
+    assert host2.calls == []
+
+
+def test_failing_br_netfilter_gathering_is_reported(host_tree):
+    def broken(root):
+        raise RuntimeError("cannot read /proc/sys/kernel/osrelease")
+    collected = run_collect(host_tree, FakeHost({}, {}), gather_br=broken)
+    assert collected["br_netfilter"] is None
+    assert collected["br_netfilter_error"] == "RuntimeError: cannot read /proc/sys/kernel/osrelease"
+
+
+def test_rpm_is_queried_only_without_a_dpkg_database(tmp_path):
+    host = FakeHost({"rpm": "/usr/bin/rpm"}, {})
+
+    def run(argv):
+        host.calls.append(argv)
+        return 1, "docker-ce\t3:27.3.1-1.el9\npackage moby-engine is not installed\n", ""
+
+    packages = collect_packages(RootFS(str(tmp_path)), run, host.which, allow_rpm=True)
+    assert packages["manager"] == "rpm"
+    assert packages["installed"] == {"docker-ce": {"version": "3:27.3.1-1.el9"}}
+    assert host.calls[0][:3] == ["/usr/bin/rpm", "-q", "--qf"]
+    assert "docker-ce" in host.calls[0] and "iptables" in host.calls[0]
+    assert collect_packages(RootFS(str(tmp_path)), run, host.which, allow_rpm=False)["manager"] is None
+
+
+def test_collect_refuses_to_run_without_a_runner():
+    with pytest.raises(ValueError, match="needs a command runner"):
+        collect(root="/")
