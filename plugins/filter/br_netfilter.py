@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Filters behind the br_netfilter and k8s_node roles; the logic is in module_utils/_br_netfilter_plan.py.
+
+Documentation: the sidecar files br_netfilter_plan.yml, br_netfilter_verify.yml and k8s_node_readiness.yml.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._br_netfilter_plan import (
+    PlanError,
+    k8s_node_readiness,
+    plan_br_netfilter,
+    verify_br_netfilter,
+)
+
+
+def _live_values(sysctl_live_result):
+    """{key: after} from a registered nodeprep.netfilter.sysctl_live result (or an already flat dict)."""
+    if not isinstance(sysctl_live_result, dict) or sysctl_live_result.get("skipped"):
+        return {}
+    values = sysctl_live_result.get("values", sysctl_live_result)
+    flat = {}
+    for key, item in values.items():
+        flat[key] = item.get("after") if isinstance(item, dict) else item
+    return flat
+
+
+def br_netfilter_plan(facts, sysctls, sysctl_file, modules_load_file, extra_modules=None,
+                      accept_overrides=False, unavailable_action="fail", ipv6_forwarding=False, arptables=False):
+    try:
+        return plan_br_netfilter(facts, sysctls, sysctl_file, modules_load_file, extra_modules or [],
+                                 accept_overrides=bool(accept_overrides), unavailable_action=unavailable_action,
+                                 ipv6_forwarding=bool(ipv6_forwarding), arptables=bool(arptables))
+    except PlanError as exc:
+        raise AnsibleFilterError("br_netfilter_plan: %s" % exc)
+
+
+def br_netfilter_verify(facts, plan, live=None):
+    if not isinstance(plan, dict) or "promised" not in plan:
+        raise AnsibleFilterError("br_netfilter_verify: plan must be the result of br_netfilter_plan")
+    return verify_br_netfilter(plan, facts, _live_values(live))
+
+
+def k8s_node_ready(facts, live=None, dual_stack=False, overlay=None):
+    return k8s_node_readiness(facts, _live_values(live), dual_stack=bool(dual_stack), overlay=overlay)
+
+
+class FilterModule(object):
+
+    def filters(self):
+        return {
+            "br_netfilter_plan": br_netfilter_plan,
+            "br_netfilter_verify": br_netfilter_verify,
+            "k8s_node_readiness": k8s_node_ready,
+        }
