@@ -143,6 +143,10 @@ br_netfilter:
   description: The br_netfilter facts (see M(nodeprep.netfilter.br_netfilter_facts)), or V(null) when not gathered.
   returned: always
   type: dict
+br_netfilter_error:
+  description: Why the br_netfilter facts could not be gathered (V(null) when they were or were not asked for).
+  returned: always
+  type: str
 commands:
   description: The commands run, as C({argv, rc, seconds}), in order.
   returned: always
@@ -206,7 +210,8 @@ def main():
     )
     result = audit(collected)
     output = dict(changed=False, findings=result["findings"], summary=result["summary"],
-                  br_netfilter=collected["br_netfilter"], commands=collected["commands"])
+                  br_netfilter=collected["br_netfilter"], br_netfilter_error=collected["br_netfilter_error"],
+                  commands=collected["commands"])
     if collected.get("br_netfilter_error"):
         module.warn("br_netfilter facts could not be gathered: %s" % collected["br_netfilter_error"])
     bad = failing(result["findings"], params["fail_on"])
