@@ -48,6 +48,7 @@ ARGUMENT_SPEC = dict(
     title=dict(type="str"),
     show_table=dict(type="bool", default=True),
     show_details=dict(type="bool", default=True),
+    fail_task=dict(type="bool", default=True),
 )
 
 
@@ -145,8 +146,8 @@ class ActionModule(ActionBase):
             summary=report["summary"],
         )
         if report["failing_hosts"]:
-            result["failed"] = True
-            result["msg"] = "%d of %d hosts have findings at or above fail_on=%s: %s%s" % (
+            result["failed"] = args["fail_task"]
+            result["msg"] = "fleet audit FAILED: %d of %d hosts have findings at or above fail_on=%s: %s%s" % (
                 len(report["failing_hosts"]), report["summary"]["hosts"], args["fail_on"],
                 ", ".join(report["failing_hosts"][:20]),
                 " ..." if len(report["failing_hosts"]) > 20 else "")

@@ -24,7 +24,7 @@ description:
     C(report.html) (no network assets; sortable; filterable by severity and host) under O(dest).
   - Unreachable hosts, hosts where the audit failed and hosts without a result are listed with a C(high) finding
     (C(HOST_UNREACHABLE), C(AUDIT_FAILED), C(AUDIT_NOT_RUN)), so O(fail_on) treats an unknown host like a broken one.
-  - Fails, after writing the reports, when any host has a finding at or above O(fail_on).
+  - Fails, after writing the reports, when any host has a finding at or above O(fail_on) (unless O(fail_task=false)).
 author:
   - nodeprep.netfilter developers
 options:
@@ -71,6 +71,12 @@ options:
   show_details:
     description:
       - Print each host's sysctls and findings below the table.
+    type: bool
+    default: true
+  fail_task:
+    description:
+      - Fail this task when the verdict is V(fail). With V(false) the task reports the verdict in its result and
+        a later task decides (the audit playbook first publishes the summary with M(ansible.builtin.set_stats)).
     type: bool
     default: true
 attributes:
