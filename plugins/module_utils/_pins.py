@@ -1,0 +1,1092 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Package pins and forbidden versions, planned from the known-issues table. No Ansible import.
+
+``plan_pins(request, os_release, pkg_mgr, available, installed)`` turns what a
+user asked for (presets, ``docker_version``, exact pins, extra forbids) into:
+
+* the text of one apt preferences file: exact pins (priority >= 1000, which
+  also allows a downgrade) first, then forbidden versions (``Pin-Priority: -1``).
+  apt applies the *first* specific pin that matches a version, so an allowed
+  known-bad pin placed first beats the preset stanza that forbids it;
+* dnf/yum ``versionlock.list`` lines (``NAME-EVR.*`` locks, ``!NAME-V-*``
+  excludes) or ``excludepkgs`` patterns;
+* the exact ``name=version`` strings to install, the packages to hold, and
+  notices: what the pins do to what is installed (a held or pinned package
+  that would be upgraded or downgraded, an installed forbidden version, a
+  pinned version no repository offers).
+
+Forbidden versions come from ``_known_issues.KNOWN_ISSUES`` (rows of kind
+``version``), never retyped here. Docker rows compare the upstream version
+(``27.3.1``), so one POSIX regular expression per issue covers Docker CE's
+``5:27.3.1-1~debian.13~trixie`` and Debian's ``27.3.1+dfsg1-1`` alike.
+
+``parse_apt_cache_policy`` and ``parse_os_release`` read what the module
+collects. ``docker_compat_decision`` is the rule of the
+``docker_br_netfilter_compat`` role: br_netfilter state and Docker version in,
+``present``/``absent``/``fail`` out, with the threshold (27.5.1) taken from the
+same table.
+
+Everything raises ``PinError`` (a ValueError) with a message meant for the
+user, before anything is changed.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from ansible_collections.nodeprep.netfilter.plugins.module_utils import _docker_env as env
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._known_issues import KNOWN_ISSUES, issue
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._versions import (
+    VersionError,
+    compare_versions,
+    parse_deb_version,
+    parse_rpm_evr,
+    upstream_version,
+    version_matches,
+)
+
+PKG_MGRS = ("apt", "dnf", "yum")
+MIN_PIN_PRIORITY = 1000
+DEFAULT_PIN_PRIORITY = 1001
+FORBID_PRIORITY = -1
+
+PREFERENCES_DIR = "/etc/apt/preferences.d"
+VERSIONLOCK_LIST = {"dnf": "/etc/dnf/plugins/versionlock.list", "yum": "/etc/yum/pluginconf.d/versionlock.list"}
+VERSIONLOCK_CONF = {"dnf": "/etc/dnf/plugins/versionlock.conf", "yum": "/etc/yum/pluginconf.d/versionlock.conf"}
+DNF_METHODS = ("versionlock", "excludepkgs")
+
+# apt reads a preferences.d file only if its name has no extension or ".pref",
+# and only alphanumerics, "-", "_" and "." (apt_preferences(5)).
+_PIN_SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_DOCKER_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+_PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+._-]*$", re.IGNORECASE)
+
+#: Binary packages built by Debian's iptables source package (``Binary:`` of
+#: iptables 1.8.11-2 in trixie; libiptc0 is gone since 1.8.10).
+IPTABLES_DEB_PACKAGES = (
+    "iptables", "libxtables12", "libxtables-dev", "libiptc-dev",
+    "libip4tc2", "libip4tc-dev", "libip6tc2", "libip6tc-dev",
+)
+
+#: Where a Docker engine comes from, per package manager: the packages pinned
+#: together and how the repository spells a release. Docker CE carries an
+#: epoch (5 in its apt repositories, 3 in its rpm ones) and a per-distro
+#: revision; Debian's and Ubuntu's docker.io add ``+dfsgN-R`` or ``-0ubuntuN``,
+#: which no rule predicts, so it is looked up among the available versions.
+DOCKER_FLAVOURS = {
+    "docker-ce": {
+        "apt": {"packages": ("docker-ce", "docker-ce-cli"), "template": "5:{version}-1~{id}.{version_id}~{codename}"},
+        "dnf": {"packages": ("docker-ce", "docker-ce-cli"), "template": "3:{version}-1.{dist}"},
+    },
+    # docker-cli is built from the same Debian source as docker.io (absent on Ubuntu: pinning it is harmless).
+    "docker.io": {"apt": {"packages": ("docker.io", "docker-cli"), "template": None}},
+    "moby-engine": {"dnf": {"packages": ("moby-engine",), "template": None}},
+}
+DOCKER_FLAVOUR_ORDER = ("docker-ce", "docker.io", "moby-engine")
+DOCKER_APT_DISTROS = ("debian", "ubuntu", "raspbian")
+EL_IDS = ("rhel", "centos", "rocky", "almalinux", "ol", "circle")
+
+#: Built-in presets: which known-issue component they forbid, on which packages.
+PRESETS = {
+    "docker": {
+        "component": "docker",
+        "packages": {
+            "apt": ("docker-ce", "docker-ce-cli", "docker.io", "docker-cli"),
+            "dnf": ("docker-ce", "docker-ce-cli", "moby-engine"),
+        },
+    },
+    "iptables": {
+        "component": "iptables-deb",
+        "packages": {"apt": IPTABLES_DEB_PACKAGES},
+    },
+}
+
+#: The known-issue component an exactly pinned package is checked against.
+COMPONENT_OF_PACKAGE = dict(
+    [(name, "docker") for name in ("docker-ce", "docker-ce-cli", "docker.io", "docker-cli", "moby-engine")]
+    + [(name, "iptables-deb") for name in IPTABLES_DEB_PACKAGES]
+)
+#: Components compared on the upstream version rather than the package version.
+UPSTREAM_COMPONENTS = ("docker",)
+
+#: Placeholder values used to render a known issue's message without a host.
+_MESSAGE_CONTEXT = {
+    "needed_by": "icc=false or userland-proxy=false",
+    "br_state": "not loaded",
+    "user": "any user",
+    "port_driver": "slirp4netns",
+    "env_note": "",
+}
+
+
+class PinError(ValueError):
+    """Bad input: the message says what is wrong and how to fix it."""
+
+
+class _Context(dict):
+    def __missing__(self, key):
+        return "<%s>" % key
+
+
+# --- small readers -------------------------------------------------------------
+
+def parse_os_release(text):
+    """``{KEY: value}`` of an os-release file (quotes and escapes removed)."""
+    result = {}
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        result[key.strip()] = re.sub(r"\\(.)", r"\1", value)
+    return result
+
+
+_POLICY_PACKAGE = re.compile(r"^(\S+):$")
+_POLICY_VERSION = re.compile(r"^ (\*\*\*| {3}) (\S+) (-?\d+)$")
+_POLICY_SOURCE = re.compile(r"^ {8}(-?\d+) (.+)$")
+
+
+def parse_apt_cache_policy(text):
+    """Per package, what ``LC_ALL=C apt-cache policy PKG...`` says.
+
+    ``{name: {"installed": str|None, "candidate": str|None, "versions":
+    [{"version", "priority", "installed", "sources": [{"priority", "source"}]}]}}``.
+    Packages apt does not know are simply absent (apt prints ``N: Unable to
+    locate package`` on stderr). ``(none)`` becomes None.
+    """
+    packages = {}
+    current = None
+    version = None
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        match = _POLICY_PACKAGE.match(line)
+        if match and not line.startswith(" "):
+            current = {"installed": None, "candidate": None, "versions": []}
+            packages[match.group(1)] = current
+            version = None
+            continue
+        if current is None:
+            continue
+        stripped = line.strip()
+        if stripped.startswith("Installed:") or stripped.startswith("Candidate:"):
+            key, value = stripped.split(":", 1)
+            value = value.strip()
+            current[key.lower()] = None if value == "(none)" else value
+            continue
+        match = _POLICY_VERSION.match(line)
+        if match:
+            version = {"version": match.group(2), "priority": int(match.group(3)),
+                       "installed": match.group(1) == "***", "sources": []}
+            current["versions"].append(version)
+            continue
+        match = _POLICY_SOURCE.match(line)
+        if match and version is not None:
+            version["sources"].append({"priority": int(match.group(1)), "source": match.group(2).strip()})
+    return packages
+
+
+def available_versions(policy):
+    """``{name: [versions a repository offers]}`` (dpkg's own status entry does not count)."""
+    result = {}
+    for name, info in policy.items():
+        result[name] = [v["version"] for v in info["versions"]
+                        if any(not s["source"].endswith("/dpkg/status") for s in v["sources"])]
+    return result
+
+
+# --- version patterns ------------------------------------------------------------
+
+def _scheme(pkg_mgr):
+    return "deb" if pkg_mgr == "apt" else "rpm"
+
+
+def ere_escape(text):
+    """Escape ``text`` for a POSIX extended regular expression (what apt uses)."""
+    return "".join("\\" + c if c in ".^$*+?()[]{}|\\" else c for c in text)
+
+
+def upstream_regex(versions):
+    """POSIX ERE matching package versions whose upstream version is one of ``versions``.
+
+    Same rule as ``_versions.upstream_version``: an optional epoch, an optional
+    ``v``, the dotted number, then anything but a further digit or ``.digit``.
+    ``27.3.1`` matches ``5:27.3.1-1~debian.13~trixie`` and ``27.3.1+dfsg1-1``,
+    not ``27.3.10`` or ``27.3.1.1``.
+    """
+    for version in versions:
+        if not _DOCKER_VERSION.match(version):
+            raise PinError("%r is not a dotted upstream version like 27.3.1" % (version,))
+    alternatives = "|".join(ere_escape(v) for v in versions)
+    return "^([0-9]+:)?v?(%s)($|[^0-9.]|\\.[^0-9])" % alternatives
+
+
+def deb_range_regex(minimum, before):
+    """POSIX ERE for Debian versions in [``minimum``, ``before``).
+
+    Only the form the table uses is expressible in a regex: ``before`` is
+    ``minimum`` with the last number of its revision plus one (``1.8.11-1`` to
+    ``1.8.11-2``). The range is then ``minimum`` itself, ``minimum`` followed
+    by anything starting with neither a digit, ``~`` nor ``-`` (``1.8.11-1+b1``,
+    ``1.8.11-1.1``, ``1.8.11-1+deb13u1``), or ``before`` followed by ``~``
+    (``1.8.11-2~bpo12+1`` sorts below ``1.8.11-2``), never with a further
+    hyphen (that would make the revision part of the upstream version).
+    """
+    parse_deb_version(minimum)
+    parse_deb_version(before)
+    match = re.match(r"^(.*?)(\d+)$", minimum)
+    if not match or "-" not in minimum or before != "%s%d" % (match.group(1), int(match.group(2)) + 1):
+        raise PinError("cannot express the version range [%s, %s) as an apt pin" % (minimum, before))
+    epoch = "" if ":" in minimum else "(0:)?"
+    head = ere_escape(match.group(1))
+    return "^%s%s(%s([^-0-9~][^-]*)?|%d~[^-]*)$" % (epoch, head, match.group(2), int(match.group(2)) + 1)
+
+
+def known_bad(package, version, pkg_mgr="apt"):
+    """Known issues of kind ``version`` that ``version`` of ``package`` falls in."""
+    component = COMPONENT_OF_PACKAGE.get(package)
+    if component is None:
+        return []
+    if component == "iptables-deb" and pkg_mgr != "apt":
+        return []
+    if component in UPSTREAM_COMPONENTS:
+        compared, scheme = upstream_version(version), "deb"
+        if compared is None:
+            return []
+    else:
+        compared, scheme = version, _scheme(pkg_mgr)
+    rows = []
+    for row in KNOWN_ISSUES:
+        if row["kind"] == "version" and row["component"] == component and row["versions"]:
+            try:
+                if version_matches(compared, row["versions"], scheme):
+                    rows.append(row)
+            except VersionError:
+                continue
+    return rows
+
+
+def describe_issue(row, version):
+    """One paragraph: what is wrong with ``version``, the fix and the references."""
+    context = _Context(_MESSAGE_CONTEXT)
+    context.update({"version": version, "iptables_version": version})
+    return "%s (%s, severity %s): %s Fix: %s References: %s" % (
+        version, row["code"], row["severity"], row["message"].format_map(context),
+        row["remediation"], ", ".join(row["reference"]) or "none")
+
+
+def preset_forbids(name, pkg_mgr):
+    """The forbidden-version rules of one preset, straight from the known-issues table."""
+    if name not in PRESETS:
+        raise PinError("unknown preset %r; known presets: %s" % (name, ", ".join(sorted(PRESETS))))
+    preset = PRESETS[name]
+    family = "apt" if pkg_mgr == "apt" else "dnf"
+    packages = preset["packages"].get(family)
+    if not packages:
+        return []
+    rules = []
+    for row in KNOWN_ISSUES:
+        if row["kind"] != "version" or row["component"] != preset["component"] or not row["versions"]:
+            continue
+        spec = row["versions"]
+        rule = {"code": row["code"], "preset": name, "packages": list(packages), "reference": list(row["reference"]),
+                "severity": row["severity"], "remediation": row["remediation"]}
+        if preset["component"] in UPSTREAM_COMPONENTS:
+            if set(spec) != {"exact"}:
+                raise PinError("known issue %s: only exact Docker versions can be forbidden" % row["code"])
+            rule["versions"] = list(spec["exact"])
+            rule["apt_pattern"] = "/%s/" % upstream_regex(spec["exact"])
+            rule["dnf_patterns"] = ["%s-%s-*" % (pkg, v) for pkg in packages for v in spec["exact"]]
+        else:
+            if "exact" in spec:
+                rule["versions"] = list(spec["exact"])
+                rule["apt_pattern"] = "/^(%s)$/" % "|".join(ere_escape(v) for v in spec["exact"])
+            else:
+                rule["versions"] = [">= %s" % spec["min"], "< %s" % spec["before"]]
+                rule["apt_pattern"] = "/%s/" % deb_range_regex(spec["min"], spec["before"])
+            rule["dnf_patterns"] = []
+        rule["matches"] = _matcher(preset["component"], spec)
+        rules.append(rule)
+    return rules
+
+
+def _matcher(component, spec):
+    def matches(version, scheme):
+        compared = upstream_version(version) if component in UPSTREAM_COMPONENTS else version
+        if compared is None:
+            return False
+        try:
+            return version_matches(compared, spec, "deb" if component in UPSTREAM_COMPONENTS else scheme)
+        except VersionError:
+            return False
+    return matches
+
+
+# --- request validation ------------------------------------------------------------
+
+def _check_packages(packages, where):
+    if isinstance(packages, str):
+        packages = [packages]
+    if not isinstance(packages, (list, tuple)) or not packages:
+        raise PinError("%s: 'packages' must be a non-empty list of package names" % where)
+    for name in packages:
+        if not isinstance(name, str) or not _PACKAGE_NAME.match(name):
+            raise PinError("%s: %r is not a valid package name" % (where, name))
+    return list(packages)
+
+
+def _check_version(version, pkg_mgr, where):
+    if not isinstance(version, str) or not version.strip():
+        raise PinError("%s: version must be a non-empty string" % where)
+    if any(c in version for c in "*?[]/"):
+        raise PinError("%s: %r: exact versions only, no wildcards or patterns" % (where, version))
+    try:
+        if pkg_mgr == "apt":
+            parse_deb_version(version)
+        else:
+            parse_rpm_evr(version)
+    except VersionError as exc:
+        raise PinError("%s: malformed version %r: %s" % (where, version, exc))
+    return version.strip()
+
+
+def _allowed(codes, allow):
+    if allow is True:
+        return True
+    return all(code in (allow or ()) for code in codes)
+
+
+# --- docker version resolution --------------------------------------------------------
+
+def docker_flavour_auto(pkg_mgr, installed, available):
+    """docker-ce, docker.io or moby-engine: the installed one, else the one a repository offers."""
+    family = "apt" if pkg_mgr == "apt" else "dnf"
+    candidates = [f for f in DOCKER_FLAVOUR_ORDER if family in DOCKER_FLAVOURS[f]]
+    for flavour in candidates:
+        if DOCKER_FLAVOURS[flavour][family]["packages"][0] in (installed or {}):
+            return flavour
+    if available is None:
+        return candidates[0]  # nothing installed, offers unknown (no apt-cache): Docker's own repository
+    for flavour in candidates:
+        if available.get(DOCKER_FLAVOURS[flavour][family]["packages"][0]):
+            return flavour
+    raise PinError("cannot tell which Docker packages to pin: none of %s is installed or offered by a "
+                   "configured repository; set the Docker package source explicitly (%s)"
+                   % (", ".join(DOCKER_FLAVOURS[f][family]["packages"][0] for f in candidates), ", ".join(candidates)))
+
+
+def docker_package_version(flavour, pkg_mgr, version, os_release):
+    """The version string Docker's repository gives ``version`` on this distro, or None if unpredictable.
+
+    ``27.5.1`` on Debian 13 -> ``5:27.5.1-1~debian.13~trixie``; on Ubuntu 24.04
+    -> ``5:27.5.1-1~ubuntu.24.04~noble``; on RHEL 9 -> ``3:27.5.1-1.el9``.
+    """
+    family = "apt" if pkg_mgr == "apt" else "dnf"
+    template = DOCKER_FLAVOURS[flavour][family]["template"]
+    if template is None:
+        return None
+    os_id = (os_release.get("ID") or "").lower()
+    version_id = os_release.get("VERSION_ID") or ""
+    if family == "apt":
+        codename = os_release.get("VERSION_CODENAME") or ""
+        if os_id not in DOCKER_APT_DISTROS or not version_id or not codename:
+            return None
+        return template.format(version=version, id=os_id, version_id=version_id, codename=codename)
+    like = (os_release.get("ID_LIKE") or "").split()
+    if os_id == "fedora":
+        dist = "fc%s" % version_id
+    elif (os_id in EL_IDS or "rhel" in like) and version_id:
+        dist = "el%s" % version_id.split(".")[0]
+    else:
+        return None
+    return template.format(version=version, dist=dist)
+
+
+def _resolve_docker(flavour, pkg_mgr, version, os_release, available, notices):
+    family = "apt" if pkg_mgr == "apt" else "dnf"
+    packages = DOCKER_FLAVOURS[flavour][family]["packages"]
+    computed = docker_package_version(flavour, pkg_mgr, version, os_release)
+    scheme = _scheme(pkg_mgr)
+    resolved = []
+    for package in packages:
+        offered = [v for v in (available or {}).get(package, []) if upstream_version(v) == version]
+        exact = None
+        if computed and computed in offered:
+            exact = computed
+        elif offered:
+            exact = sorted(offered, key=_sort_key(scheme))[-1]
+            if computed:
+                notices.append(_notice("DOCKER_VERSION_SPELLED_DIFFERENTLY", "info", package,
+                                       "%s: the repository offers %s for Docker %s (expected %s); pinning what it offers."
+                                       % (package, exact, version, computed)))
+        elif computed:
+            exact = computed
+        entry = {"package": package, "version": exact, "upstream": version, "flavour": flavour,
+                 "pattern": exact if exact else "/%s/" % upstream_regex([version]),
+                 "available": bool(offered) if available is not None else None}
+        resolved.append(entry)
+    return resolved
+
+
+def _sort_key(scheme):
+    return functools.cmp_to_key(lambda a, b: compare_versions(a, b, scheme))
+
+
+def _notice(code, severity, package, message):
+    return {"code": code, "severity": severity, "package": package, "message": message}
+
+
+# --- the plan ----------------------------------------------------------------------
+
+def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed=None):
+    """Validate ``request`` and compute everything the role writes or reports.
+
+    ``request`` keys: ``name`` (pin set), ``presets``, ``docker_version``,
+    ``docker_package`` (``auto``/docker-ce/docker.io/moby-engine), ``pins``
+    (``[{packages, version}]``), ``forbid`` (``[{packages, versions}]``),
+    ``allow_known_bad`` (list of issue codes, or True), ``priority``, ``hold``,
+    ``install``, ``dnf_method``.
+    ``available``: ``{package: [versions]}`` offered by repositories, or None
+    when unknown. ``installed``: ``{package: {"version", "held"}}``.
+    """
+    os_release = os_release or {}
+    installed = installed or {}
+    if pkg_mgr not in PKG_MGRS:
+        raise PinError("unsupported package manager %r (supported: %s)" % (pkg_mgr, ", ".join(PKG_MGRS)))
+    scheme = _scheme(pkg_mgr)
+    name = request.get("name") or "nodeprep-pins"
+    if not isinstance(name, str) or not _PIN_SET_NAME.match(name):
+        raise PinError("pin set name %r: use letters, digits, '-' and '_' only (apt silently ignores "
+                       "preferences.d files with other characters or an extension)" % (name,))
+    priority = request.get("priority", DEFAULT_PIN_PRIORITY)
+    if not isinstance(priority, int) or isinstance(priority, bool) or priority < MIN_PIN_PRIORITY:
+        raise PinError("pin priority must be an integer >= %d (below that apt will not downgrade to the "
+                       "pinned version); got %r" % (MIN_PIN_PRIORITY, priority))
+    allow = request.get("allow_known_bad") or []
+    dnf_method = request.get("dnf_method") or "versionlock"
+    if dnf_method not in DNF_METHODS:
+        raise PinError("dnf method %r: use one of %s" % (dnf_method, ", ".join(DNF_METHODS)))
+    presets = request.get("presets") or []
+    for preset in presets:
+        if preset not in PRESETS:
+            raise PinError("unknown preset %r; known presets: %s" % (preset, ", ".join(sorted(PRESETS))))
+
+    notices = []
+    pins = []  # {package, version (exact or None), pattern, source, upstream?}
+
+    docker_version = request.get("docker_version")
+    if docker_version not in (None, ""):
+        if not isinstance(docker_version, str) or not _DOCKER_VERSION.match(docker_version.strip()):
+            raise PinError("docker_version %r is malformed: give the upstream Docker release such as 27.5.1 "
+                           "(no epoch, revision or 'v'); the package version is derived per distro" % (docker_version,))
+        docker_version = docker_version.strip()
+        flavour = request.get("docker_package") or "auto"
+        family = "apt" if pkg_mgr == "apt" else "dnf"
+        if flavour == "auto":
+            flavour = docker_flavour_auto(pkg_mgr, installed, available)
+        elif flavour not in DOCKER_FLAVOURS:
+            raise PinError("unknown Docker package source %r; use auto or one of %s"
+                           % (flavour, ", ".join(DOCKER_FLAVOUR_ORDER)))
+        elif family not in DOCKER_FLAVOURS[flavour]:
+            raise PinError("Docker package source %s does not exist for %s" % (flavour, pkg_mgr))
+        bad = known_bad(DOCKER_FLAVOURS[flavour][family]["packages"][0], docker_version, pkg_mgr)
+        if bad and not _allowed([r["code"] for r in bad], allow):
+            raise PinError("refusing to pin Docker %s; it is known bad: %s To pin it anyway, add %s to the "
+                           "allowed known issues." % (docker_version, " ".join(describe_issue(r, docker_version) for r in bad),
+                                                      ", ".join(r["code"] for r in bad)))
+        for entry in _resolve_docker(flavour, pkg_mgr, docker_version, os_release, available, notices):
+            if entry["version"] is None and pkg_mgr != "apt":
+                raise PinError("cannot derive the %s package version of Docker %s on this distribution (%s %s)"
+                               % (flavour, docker_version, os_release.get("ID"), os_release.get("VERSION_ID")))
+            if entry["version"] is None and flavour == "docker-ce":
+                raise PinError("cannot derive Docker CE's package version for %s on %s %s (Docker publishes "
+                               "releases only for Debian/Ubuntu versions with a VERSION_ID and codename); pin the "
+                               "exact package version with 'pins' instead"
+                               % (docker_version, os_release.get("ID") or "unknown", os_release.get("VERSION_ID") or "?"))
+            entry["source"] = "docker_version"
+            entry["known_issues"] = [r["code"] for r in bad]
+            pins.append(entry)
+
+    for index, item in enumerate(request.get("pins") or []):
+        where = "pins[%d]" % index
+        if not isinstance(item, dict):
+            raise PinError("%s must be a mapping with 'packages' and 'version'" % where)
+        packages = _check_packages(item.get("packages"), where)
+        version = _check_version(item.get("version"), pkg_mgr, where)
+        for package in packages:
+            bad = known_bad(package, version, pkg_mgr)
+            if bad and not _allowed([r["code"] for r in bad], allow):
+                reasons = " ".join(describe_issue(r, version) for r in bad)
+                raise PinError("refusing to pin %s %s; it is known bad: %s To pin it anyway, add %s to the allowed "
+                               "known issues." % (package, version, reasons, ", ".join(r["code"] for r in bad)))
+            pins.append({"package": package, "version": version, "pattern": version, "source": where,
+                         "upstream": None, "flavour": None, "known_issues": [r["code"] for r in bad],
+                         "available": (version in (available or {}).get(package, [])) if available is not None else None})
+
+    seen = {}
+    for pin in pins:
+        other = seen.get(pin["package"])
+        if other is not None and other["pattern"] != pin["pattern"]:
+            raise PinError("%s is pinned twice, to %s (%s) and to %s (%s)"
+                           % (pin["package"], other["pattern"], other["source"], pin["pattern"], pin["source"]))
+        seen[pin["package"]] = pin
+    pins = list({p["package"]: p for p in pins}.values())
+
+    forbids = []
+    for preset in presets:
+        if preset == "iptables" and pkg_mgr != "apt":
+            notices.append(_notice("PRESET_NOT_APPLICABLE", "info", None,
+                                   "preset iptables concerns Debian's iptables 1.8.11-1 package only; nothing to "
+                                   "forbid with %s." % pkg_mgr))
+        forbids.extend(preset_forbids(preset, pkg_mgr))
+    for index, item in enumerate(request.get("forbid") or []):
+        where = "forbid[%d]" % index
+        if not isinstance(item, dict):
+            raise PinError("%s must be a mapping with 'packages' and 'versions'" % where)
+        packages = _check_packages(item.get("packages"), where)
+        versions = item.get("versions")
+        if isinstance(versions, str):
+            versions = [versions]
+        if not isinstance(versions, (list, tuple)) or not versions:
+            raise PinError("%s: 'versions' must be a non-empty list of exact versions" % where)
+        versions = [_check_version(v, pkg_mgr, where) for v in versions]
+        exact = list(versions)
+        forbids.append({
+            "code": "USER_FORBIDDEN", "preset": None, "packages": packages, "versions": versions,
+            "reference": [], "severity": "info", "remediation": "",
+            "apt_pattern": "/^(%s)$/" % "|".join(ere_escape(v) for v in versions),
+            "dnf_patterns": ["%s-%s%s" % (p, v, "" if "-" in v else "-*") for p in packages for v in versions],
+            "matches": lambda version, scheme, exact=exact: any(compare_versions(version, v, scheme) == 0 for v in exact),
+        })
+
+    # A pin inside a forbidden range: fine for an allowed known issue (the pin
+    # stanza comes first and wins), a contradiction for a user's own forbid.
+    for pin in pins:
+        probe = pin["version"]
+        for rule in forbids:
+            if pin["package"] not in rule["packages"]:
+                continue
+            if probe is not None and rule["matches"](probe, scheme):
+                if rule["code"] == "USER_FORBIDDEN":
+                    raise PinError("%s %s is both pinned (%s) and forbidden (forbid list)"
+                                   % (pin["package"], probe, pin["source"]))
+                notices.append(_notice("KNOWN_BAD_PIN_ALLOWED", "high", pin["package"],
+                                       "%s is pinned to %s although %s forbids it (%s allowed explicitly); the pin "
+                                       "stanza comes first and wins." % (pin["package"], probe, rule["code"], rule["code"])))
+
+    result = {
+        "name": name,
+        "pkg_mgr": pkg_mgr,
+        "priority": priority,
+        "pins": [_public_pin(p, priority) for p in pins],
+        "forbidden": [_public_forbid(r) for r in forbids],
+    }
+    if pkg_mgr == "apt":
+        result["preferences_path"] = "%s/%s.pref" % (PREFERENCES_DIR, name)
+        result["preferences"] = render_apt_preferences(name, pins, forbids, priority)
+        result["versionlock"] = []
+        result["excludepkgs"] = []
+    else:
+        result["preferences_path"] = None
+        result["preferences"] = ""
+        if dnf_method == "versionlock":
+            result["versionlock"] = render_versionlock(pins, forbids)
+            result["excludepkgs"] = []
+            if result["versionlock"] and request.get("versionlock_plugin_present") is False:
+                notices.append(_notice("VERSIONLOCK_PLUGIN_MISSING", "high", None,
+                                       "%s is written but no versionlock plugin is configured (%s absent): %s ignores "
+                                       "it until python3-dnf-plugin-versionlock (yum-plugin-versionlock) is installed."
+                                       % (VERSIONLOCK_LIST[pkg_mgr], VERSIONLOCK_CONF[pkg_mgr], pkg_mgr)))
+        else:
+            if pins:
+                raise PinError("dnf method excludepkgs can only forbid versions; exact pins need the versionlock "
+                               "method (python3-dnf-plugin-versionlock)")
+            result["versionlock"] = []
+            result["excludepkgs"] = [pat for r in forbids for pat in r["dnf_patterns"]]
+    result["versionlock_path"] = VERSIONLOCK_LIST.get(pkg_mgr)
+
+    result["install"] = _install_list(pins, pkg_mgr, request.get("install"))
+    # dpkg can only hold what is installed: the pinned packages present now, or installed by this run.
+    result["hold"] = sorted(p["package"] for p in pins
+                            if request.get("hold") and pkg_mgr == "apt"
+                            and (p["package"] in installed or (request.get("install") and p["version"])))
+    notices.extend(pin_notices(pins, forbids, installed, available, scheme, bool(request.get("install")),
+                               bool(request.get("hold"))))
+    result["notices"] = notices
+    return result
+
+
+def _public_pin(pin, priority):
+    return {"package": pin["package"], "version": pin["version"], "pattern": pin["pattern"], "priority": priority,
+            "source": pin["source"], "upstream": pin.get("upstream"), "flavour": pin.get("flavour"),
+            "available": pin.get("available"), "known_issues": pin.get("known_issues", [])}
+
+
+def _public_forbid(rule):
+    return {"code": rule["code"], "preset": rule["preset"], "packages": list(rule["packages"]),
+            "versions": list(rule["versions"]), "apt_pattern": rule["apt_pattern"],
+            "dnf_patterns": list(rule["dnf_patterns"]), "reference": list(rule["reference"]),
+            "priority": FORBID_PRIORITY}
+
+
+def _install_list(pins, pkg_mgr, install):
+    if not install:
+        return []
+    items = []
+    for pin in pins:
+        if pin["version"] is None:
+            raise PinError("cannot install %s for Docker %s: no configured repository offers that release, so its "
+                           "exact package version is unknown (run apt-get update, or add the repository)"
+                           % (pin["package"], pin["upstream"]))
+        if pin.get("available") is False:
+            raise PinError("cannot install %s=%s: no configured repository offers it (apt-cache policy %s lists "
+                           "no such version)" % (pin["package"], pin["version"], pin["package"]))
+        items.append(("%s=%s" if pkg_mgr == "apt" else "%s-%s") % (pin["package"], pin["version"]))
+    return items
+
+
+# --- notices: what the pins do to this host -------------------------------------------
+
+def pin_notices(pins, forbids, installed, available, scheme, install, hold):
+    """What a user must hear about: upgrades, downgrades, holds, forbidden installed versions."""
+    notices = []
+    for pin in pins:
+        package, target = pin["package"], pin["version"]
+        current = installed.get(package)
+        if pin.get("available") is False:
+            notices.append(_notice("PINNED_VERSION_NOT_AVAILABLE", "medium", package,
+                                   "%s: no configured repository offers %s; the pin has no effect until one does."
+                                   % (package, pin["pattern"])))
+        if not current or target is None:
+            continue
+        order = compare_versions(target, current["version"], scheme)
+        held = current.get("held")
+        if order != 0:
+            direction = "upgraded" if order > 0 else "downgraded"
+            if install:
+                code, severity = ("HELD_PACKAGE_WILL_CHANGE", "medium") if held else ("PINNED_PACKAGE_WILL_CHANGE", "info")
+                message = "%s %sis installed at %s and will be %s to %s%s." % (
+                    package, "(held) " if held else "", current["version"], direction, target,
+                    "; its hold is overridden for this change" if held else "")
+            else:
+                code, severity = ("HELD_PACKAGE_PIN_DIFFERS", "medium") if held else ("PINNED_PACKAGE_WOULD_CHANGE", "medium")
+                message = ("%s is installed at %s; the pin makes %s the candidate, so the next 'apt-get install %s' "
+                           "or upgrade will %s it%s." % (package, current["version"], target, package,
+                                                         "upgrade" if order > 0 else "downgrade",
+                                                         " once its hold is released" if held else ""))
+            notices.append(_notice(code, severity, package, message))
+        newer = [v for v in (available or {}).get(package, []) if compare_versions(v, target, scheme) > 0]
+        if newer and order >= 0:
+            newest = sorted(newer, key=_sort_key(scheme))[-1]
+            notices.append(_notice("PIN_HOLDS_BACK_UPGRADE", "info", package,
+                                   "%s: %s is available, the pin keeps %s." % (package, newest, target)))
+    for rule in forbids:
+        for package in rule["packages"]:
+            current = installed.get(package)
+            if current and rule["matches"](current["version"], scheme):
+                if any(p["package"] == package and p["version"] == current["version"] for p in pins):
+                    continue
+                notices.append(_notice("FORBIDDEN_VERSION_INSTALLED", "high", package,
+                                       "%s %s is installed and forbidden (%s): pins do not remove installed versions. %s"
+                                       % (package, current["version"], rule["code"], rule["remediation"])))
+    return notices
+
+
+# --- rendering -----------------------------------------------------------------------
+
+def render_apt_preferences(name, pins, forbids, priority):
+    """The preferences.d file: exact pins first (first matching pin wins), then forbidden versions."""
+    lines = [
+        "# Managed by nodeprep.netfilter.package_pin (pin set %s). Do not edit: changes are overwritten." % name,
+        "# apt applies the first stanza whose Pin matches a version; exact pins come first.",
+    ]
+    groups = {}
+    order = []
+    for pin in pins:
+        key = (pin["pattern"], pin["source"])
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(pin["package"])
+    for key in order:
+        pattern, source = key
+        pin = next(p for p in pins if p["pattern"] == pattern and p["source"] == source)
+        what = ("Docker %s" % pin["upstream"]) if pin.get("upstream") else pattern
+        lines += ["",
+                  "Explanation: exact pin (%s): %s; priority %d also allows a downgrade" % (source, what, priority),
+                  "Package: %s" % " ".join(groups[key]),
+                  "Pin: version %s" % pattern,
+                  "Pin-Priority: %d" % priority]
+    for rule in forbids:
+        label = ("preset %s" % rule["preset"]) if rule["preset"] else "forbid list"
+        lines += ["",
+                  "Explanation: forbidden (%s, %s): %s" % (label, rule["code"], ", ".join(rule["versions"]))]
+        lines += ["Explanation: %s" % ref for ref in rule["reference"]]
+        lines += ["Package: %s" % " ".join(rule["packages"]),
+                  "Pin: version %s" % rule["apt_pattern"],
+                  "Pin-Priority: %d" % FORBID_PRIORITY]
+    if not pins and not forbids:
+        return ""
+    return "\n".join(lines) + "\n"
+
+
+def render_versionlock(pins, forbids):
+    """versionlock.list lines: ``NAME-EVR.*`` locks and ``!NAME-VERSION-*`` excludes."""
+    lines = []
+    for pin in pins:
+        evr = pin["version"]
+        lines.append("%s-%s%s" % (pin["package"], evr, ".*" if "-" in evr else "-*"))
+    for rule in forbids:
+        lines.extend("!" + pattern for pattern in rule["dnf_patterns"])
+    return lines
+
+
+# --- docker_br_netfilter_compat ---------------------------------------------------------
+
+BR_STATES = ("loaded", "builtin", "loadable", "unavailable", "blocked")
+BR_MISSING = ("unavailable", "blocked")
+DROPIN_ENV = "DOCKER_IGNORE_BR_NETFILTER_ERROR"
+
+
+def escape_hatch_version():
+    """First Docker release honouring DOCKER_IGNORE_BR_NETFILTER_ERROR, from the known-issues table."""
+    return issue("DOCKER_BR_NETFILTER_REQUIRED")["versions"]["min"]
+
+
+def docker_compat_decision(br_state, docker_version):
+    """``{"action": present|absent|fail, "reason", ...}`` for the escape-hatch drop-in.
+
+    * br_netfilter loaded, built in or loadable: ``absent`` (Docker needs no escape hatch).
+    * br_netfilter unavailable or blocked, Docker >= 27.5.1: ``present``.
+    * br_netfilter unavailable or blocked, older Docker: ``fail``, naming the
+      version and the fix.
+    * Docker not installed (``docker_version`` empty): ``absent``.
+    """
+    if br_state not in BR_STATES:
+        raise PinError("br_netfilter state %r is not one of %s" % (br_state, ", ".join(BR_STATES)))
+    threshold = escape_hatch_version()
+    result = {"br_state": br_state, "threshold": threshold, "docker_version": None, "remediation": None,
+              "reference": [], "code": None}
+    if docker_version in (None, ""):
+        result.update(action="absent", reason="Docker is not installed; no drop-in is needed.")
+        return result
+    upstream = upstream_version(docker_version)
+    if upstream is None:
+        raise PinError("cannot read a Docker release from version %r (expected e.g. 28.5.2, "
+                       "5:27.5.1-1~debian.13~trixie or 28.5.2+dfsg4-5)" % (docker_version,))
+    result["docker_version"] = upstream
+    if br_state not in BR_MISSING:
+        result.update(action="absent",
+                      reason="br_netfilter is %s: Docker %s needs no DOCKER_IGNORE_BR_NETFILTER_ERROR." % (br_state, upstream))
+        return result
+    if compare_versions(upstream, threshold, "deb") >= 0:
+        row = issue("DOCKER_BR_NETFILTER_ERROR_IGNORED")
+        result.update(action="present", code=row["code"], reference=list(row["reference"]),
+                      remediation=row["remediation"],
+                      reason="br_netfilter is %s and Docker %s honours %s=1: install the drop-in so dockerd starts "
+                             "with icc=false or userland-proxy=false." % (br_state, upstream, DROPIN_ENV))
+        return result
+    row = issue("DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE")
+    result.update(
+        action="fail", code=row["code"], reference=list(row["reference"]),
+        remediation="Upgrade Docker to >= %s (the nodeprep.netfilter.package_pin role pins it, e.g. "
+                    "package_pin_docker_version: %s with package_pin_install: true), or make br_netfilter "
+                    "available (remove the modprobe.d block)." % (threshold, threshold),
+        reason="Docker %s predates %s=1 (honoured from %s): with br_netfilter %s it fails to start when icc=false or "
+               "userland-proxy=false is set, and 'docker network create' fails for networks with enable_icc=false."
+               % (upstream, DROPIN_ENV, threshold, br_state))
+    return result
+
+
+# --- gathering on the host (runner and file reads injected) ----------------------------
+
+def involved_packages(request, pkg_mgr):
+    """Every package whose installed or available versions matter to ``request``."""
+    family = "apt" if pkg_mgr == "apt" else "dnf"
+    names = []
+    for preset in request.get("presets") or []:
+        names.extend(PRESETS.get(preset, {}).get("packages", {}).get(family, ()))
+    if request.get("docker_version"):
+        for flavour in DOCKER_FLAVOUR_ORDER:
+            names.extend(DOCKER_FLAVOURS[flavour].get(family, {}).get("packages", ()))
+    for key in ("pins", "forbid"):
+        for item in request.get(key) or []:
+            packages = item.get("packages") if isinstance(item, dict) else None
+            names.extend(packages if isinstance(packages, (list, tuple)) else [])
+    return sorted(set(n for n in names if isinstance(n, str) and _PACKAGE_NAME.match(n)))
+
+
+def pin_mismatches(plan, policy, pkg_mgr="apt"):
+    """Where apt's current choice contradicts the plan (meaningful once the preferences file is in place).
+
+    A pinned package whose candidate is not the pinned version (while a
+    repository offers it), or a package whose candidate is a forbidden version.
+    """
+    scheme = _scheme(pkg_mgr)
+    problems = []
+    for pin in plan["pins"]:
+        info = policy.get(pin["package"])
+        if not info or not pin["available"] or pin["version"] is None:
+            continue
+        if info["candidate"] != pin["version"]:
+            problems.append("%s: apt's candidate is %s, not the pinned %s" % (pin["package"], info["candidate"], pin["version"]))
+    for rule in plan["forbidden"]:
+        matches = _forbid_matcher(rule)
+        for package in rule["packages"]:
+            info = policy.get(package)
+            if info and info["candidate"] and matches(info["candidate"], scheme) and info["candidate"] != info["installed"]:
+                problems.append("%s: apt's candidate %s is forbidden (%s)" % (package, info["candidate"], rule["code"]))
+    return problems
+
+
+def _forbid_matcher(rule):
+    """Rebuild the match function of a public forbid rule (preset rows by code, user rows by exact version)."""
+    if rule["code"] != "USER_FORBIDDEN":
+        row = issue(rule["code"])
+        return _matcher(row["component"], row["versions"])
+    exact = list(rule["versions"])
+    return lambda version, scheme: any(compare_versions(version, v, scheme) == 0 for v in exact)
+
+
+def allowable_codes():
+    """Issue codes ``allow_known_bad`` accepts: the ``version`` rows of the table."""
+    return [row["code"] for row in KNOWN_ISSUES if row["kind"] == "version"]
+
+
+def plan_from_host(params, root="/", run=None, which=None):
+    """``plan_pins`` fed from a host: os-release, dpkg status or rpm, apt-cache policy.
+
+    ``run(argv) -> (rc, out, err)`` and ``which(name) -> path or None`` are
+    injected; file reads go through ``RootFS(root)``.
+    """
+    which = which or (lambda name: None)
+    fs = RootFS(root)
+    unknown = [c for c in params.get("allow_known_bad") or [] if c not in allowable_codes()]
+    if unknown:
+        raise PinError("allow_known_bad: unknown issue code(s) %s; codes that can be allowed: %s"
+                       % (", ".join(unknown), ", ".join(allowable_codes())))
+    os_text = fs.read_text("/etc/os-release")
+    if os_text is None:
+        os_text = fs.read_text("/usr/lib/os-release")
+    os_release = parse_os_release(os_text)
+
+    pkg_mgr = params.get("pkg_mgr") or "auto"
+    dpkg_status = fs.read_text(env.DPKG_STATUS)
+    if pkg_mgr == "auto":
+        if dpkg_status is not None or which("apt-get"):
+            pkg_mgr = "apt"
+        elif which("dnf") or which("dnf5"):
+            pkg_mgr = "dnf"
+        elif which("yum"):
+            pkg_mgr = "yum"
+        else:
+            raise PinError("no supported package manager found (apt, dnf, yum); set pkg_mgr")
+    wanted = involved_packages(params, pkg_mgr)
+
+    installed = {}
+    if pkg_mgr == "apt":
+        for name, info in env.parse_dpkg_status(dpkg_status or "", wanted).items():
+            installed[name] = {"version": info["version"], "held": info["status"].split()[:1] == ["hold"]}
+    elif wanted and which("rpm") and run is not None:
+        rc, out, err = run([which("rpm"), "-q", "--qf", env.RPM_QUERY_FORMAT] + wanted)
+        for name, info in env.parse_rpm_query(out).items():
+            installed[name] = {"version": info["version"], "held": False}
+
+    available = None
+    policy = None
+    apt_cache = which("apt-cache")
+    if pkg_mgr == "apt" and params.get("query_repositories", True) and apt_cache and run is not None and wanted:
+        rc, out, err = run([apt_cache, "policy"] + wanted)
+        if rc != 0:
+            raise PinError("apt-cache policy failed (rc %d): %s" % (rc, (err or out).strip()[:500]))
+        policy = parse_apt_cache_policy(out)
+        available = available_versions(policy)
+
+    request = dict(params)
+    if pkg_mgr in VERSIONLOCK_CONF:
+        request["versionlock_plugin_present"] = fs.isfile(VERSIONLOCK_CONF[pkg_mgr])
+    plan = plan_pins(request, os_release=os_release, pkg_mgr=pkg_mgr, available=available, installed=installed)
+    plan["installed"] = installed
+    plan["candidates"] = {name: info["candidate"] for name, info in sorted(policy.items())} if policy else {}
+    plan["mismatches"] = pin_mismatches(plan, policy, pkg_mgr) if policy is not None else []
+    plan["os"] = {k: os_release.get(k) for k in ("ID", "VERSION_ID", "VERSION_CODENAME")}
+    return plan
+
+
+# --- docker_br_netfilter_compat: the drop-in and the running service ---------------------
+
+DROPIN_PATH = "/etc/systemd/system/docker.service.d/10-br-netfilter.conf"
+DROPIN_MARKER = "# Managed by nodeprep.netfilter.docker_br_netfilter_compat"
+DROPIN_CONTENT = (
+    DROPIN_MARKER + ": br_netfilter is unavailable or blocked on this host.\n"
+    "# Docker >= 27.5.1 then starts with icc=false or userland-proxy=false, but inter-container isolation\n"
+    "# is NOT enforced. Make br_netfilter available and re-run the role to remove this file.\n"
+    "[Service]\n"
+    "Environment=" + DROPIN_ENV + "=1\n"
+)
+ACTIVE_STATES = ("active", "activating", "reloading", "deactivating")
+
+
+def dropin_is_managed(text):
+    """Did this role write the drop-in (its first line carries the marker)?"""
+    return bool(text) and text.splitlines()[0].startswith(DROPIN_MARKER)
+
+
+def parse_systemctl_show(text):
+    """``{Property: value}`` from ``systemctl show -p A -p B UNIT``."""
+    result = {}
+    for line in (text or "").splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            result[key.strip()] = value.strip()
+    return result
+
+
+def parse_environ(data):
+    """``{NAME: value}`` of a NUL-separated /proc/PID/environ."""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", "replace")
+    result = {}
+    for item in (data or "").split("\0"):
+        if "=" in item:
+            key, value = item.split("=", 1)
+            result[key] = value
+    return result
+
+
+def env_enabled(value):
+    """dockerd treats the variable as set when it is non-empty (moby reads os.Getenv(...) != "")."""
+    return value not in (None, "")
+
+
+def restart_pending(action, active_state, running_env):
+    """Does docker.service have to (re)start for the desired drop-in state to take effect?
+
+    ``running_env``: whether the running dockerd has the variable (None: unknown).
+    A failed unit is started once the drop-in lets it (``present``); an inactive
+    unit is left alone; a running one restarts when its environment differs.
+    """
+    if action not in ("present", "absent"):
+        return False
+    want = action == "present"
+    if active_state == "failed":
+        return want
+    if active_state in ACTIVE_STATES:
+        return running_env is not None and running_env != want
+    return False
+
+
+_DOCKERD_VERSION = re.compile(r"Docker version (\S+?),")
+
+
+def dockerd_version_from_output(text):
+    """``28.5.2+dfsg4`` from ``Docker version 28.5.2+dfsg4, build ...``, or None."""
+    match = _DOCKERD_VERSION.search(text or "")
+    return match.group(1) if match else None
+
+
+def detect_docker_version(fs, run=None, which=None):
+    """``(version, source)`` of the Docker engine: the package database first, then ``dockerd --version``."""
+    status = fs.read_text(env.DPKG_STATUS)
+    if status is not None:
+        installed = env.parse_dpkg_status(status, env.DOCKER_ENGINE_PACKAGES)
+        for name in env.DOCKER_ENGINE_PACKAGES:
+            if name in installed:
+                return installed[name]["version"], "package %s (dpkg)" % name
+    rpm = which("rpm") if which else None
+    if rpm and run is not None:
+        rc, out, err = run([rpm, "-q", "--qf", env.RPM_QUERY_FORMAT] + list(env.DOCKER_ENGINE_PACKAGES))
+        installed = env.parse_rpm_query(out)
+        for name in env.DOCKER_ENGINE_PACKAGES:
+            if name in installed:
+                return installed[name]["version"], "package %s (rpm)" % name
+    dockerd = which("dockerd") if which else None
+    if dockerd and run is not None:
+        rc, out, err = run([dockerd, "--version"])
+        version = dockerd_version_from_output(out) if rc == 0 else None
+        if version:
+            return version, dockerd + " --version"
+    return None, None
+
+
+def compat_from_host(br_state, docker_version=None, service="docker.service", dropin_path=DROPIN_PATH, root="/",
+                     run=None, which=None, read_bytes=None, inspect_service=None):
+    """Everything the role needs: the decision, the drop-in, the service and the warnings.
+
+    ``run``/``which`` as in ``plan_from_host``; ``read_bytes(path)`` reads a
+    host file such as /proc/PID/environ (None when unreadable). The running
+    service is inspected only for the real root unless ``inspect_service``.
+    """
+    fs = RootFS(root)
+    source = "given"
+    if docker_version in (None, ""):
+        docker_version, source = detect_docker_version(fs, run, which)
+    result = docker_compat_decision(br_state, docker_version)
+    result["docker_version_raw"] = docker_version
+    result["docker_version_source"] = source if docker_version else None
+
+    text = fs.read_text(dropin_path)
+    managed = dropin_is_managed(text)
+    result["dropin"] = {"path": dropin_path, "present": text is not None, "managed": managed, "content": DROPIN_CONTENT}
+
+    unit = env.read_systemd_unit(fs, service)
+    settings = env.read_daemon_json(fs).get("settings") or {}
+    result["daemon"] = {"icc": settings.get("icc"), "userland-proxy": settings.get("userland-proxy")}
+    other_sources = [s for s in _env_sources(unit) if s != dropin_path]
+
+    service_state = {"name": service, "active_state": None, "main_pid": None, "running_env": None}
+    systemctl = which("systemctl") if which else None
+    if inspect_service is None:
+        inspect_service = fs.root == "/"
+    if systemctl and run is not None and inspect_service:
+        rc, out, err = run([systemctl, "show", "-p", "ActiveState", "-p", "MainPID", "-p", "LoadState", service])
+        shown = parse_systemctl_show(out) if rc == 0 else {}
+        service_state["load_state"] = shown.get("LoadState")
+        service_state["active_state"] = shown.get("ActiveState")
+        pid = shown.get("MainPID")
+        if pid and pid.isdigit() and int(pid) > 0:
+            service_state["main_pid"] = int(pid)
+            data = read_bytes("/proc/%s/environ" % pid) if read_bytes else None
+            if data is not None:
+                service_state["running_env"] = env_enabled(parse_environ(data).get(DROPIN_ENV))
+    result["service"] = service_state
+
+    warnings = []
+    action = result["action"]
+    if action == "present":
+        needs = [k for k, v in (("icc=false", settings.get("icc") is False),
+                                ("userland-proxy=false", settings.get("userland-proxy") is False)) if v]
+        warnings.append("%s=1 lets dockerd %s start without br_netfilter (%s): inter-container isolation (icc=false, "
+                        "networks with enable_icc=false) is NOT enforced%s." % (
+                            DROPIN_ENV, result["docker_version"], br_state,
+                            " and userland-proxy=false traffic between containers is not filtered"
+                            if "userland-proxy=false" in needs else ""))
+    if action == "absent" and text is not None and not managed:
+        warnings.append("%s exists but was not written by this role; it is left in place." % dropin_path)
+    if action == "absent" and other_sources:
+        warnings.append("%s is still set for %s by %s; remove it there if br_netfilter is now available."
+                        % (DROPIN_ENV, service, ", ".join(other_sources)))
+    # The running service is compared with what it will have: ours, or set elsewhere anyway.
+    effective = action if not (action == "absent" and other_sources) else "present"
+    result["restart_pending"] = restart_pending(effective, service_state["active_state"], service_state["running_env"])
+    result["notes"] = warnings
+    return result
+
+
+def _env_sources(unit):
+    """Files that set DOCKER_IGNORE_BR_NETFILTER_ERROR non-empty in the unit's effective environment."""
+    value = (unit.get("environment") or {}).get(DROPIN_ENV)
+    if not env_enabled(value):
+        return []
+    where = (unit.get("environment_sources") or {}).get(DROPIN_ENV) or "the unit"
+    return [where.rsplit(":", 1)[0] if ":" in where else where]

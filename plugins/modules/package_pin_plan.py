@@ -1,0 +1,274 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: package_pin_plan
+short_description: Plan exact package pins and forbidden versions (apt preferences, dnf versionlock)
+version_added: 0.1.0
+description:
+  - Validates a pin request and renders what pins it, without changing anything. The C(nodeprep.netfilter.package_pin)
+    role writes the result with C(ansible.builtin.copy) and friends, so check mode and diff come from those modules.
+  - Forbidden versions of the built-in presets come from the collection's known-issues table (the same table
+    C(nodeprep.netfilter.docker_iptables_audit) reports from). Preset V(docker) forbids Docker 27.3.0, 27.3.1 and 28.0.0
+    for docker-ce, docker-ce-cli, docker.io and docker-cli; preset V(iptables) forbids Debian iptables 1.8.11-1 (and its
+    rebuilds before 1.8.11-2) for every binary package of Debian's iptables source package.
+  - O(docker_version) (an upstream release such as V(27.5.1)) becomes the version string of the repository in use, for
+    example V(5:27.5.1-1~debian.13~trixie) for Docker CE on Debian 13, or whatever C(+dfsg) version Debian's docker.io
+    offers for that release.
+  - Refuses to pin a known-bad version unless its issue code is listed in O(allow_known_bad), with the reason and references.
+  - Reads the installed versions and holds (C(/var/lib/dpkg/status) or C(rpm -q)) and, with apt, what the repositories
+    offer (C(apt-cache policy)), and reports what the pins will do to this host, for example a held or pinned package that
+    would be upgraded or downgraded, or an installed version that is now forbidden. Notices of severity medium and high
+    are also raised as warnings.
+author:
+  - nodeprep.netfilter developers (!UNKNOWN)
+extends_documentation_fragment:
+  - nodeprep.netfilter._attributes
+  - nodeprep.netfilter._attributes.info_module
+  - nodeprep.netfilter._attributes.platform_linux
+options:
+  name:
+    description:
+      - Name of the pin set. With apt the file is C(/etc/apt/preferences.d/<name>.pref).
+      - Letters, digits, V(-) and V(_) only; apt silently ignores files named otherwise.
+    type: str
+    default: nodeprep-pins
+  presets:
+    description: Built-in sets of forbidden versions.
+    type: list
+    elements: str
+    choices: [docker, iptables]
+    default: []
+  docker_version:
+    description:
+      - Upstream Docker release to pin exactly, such as V(27.5.1). The package version is derived per distribution and
+        repository (see O(docker_package)).
+    type: str
+  docker_package:
+    description:
+      - Which Docker packages O(docker_version) pins. V(auto) takes the installed engine package, otherwise the one a
+        configured repository offers (docker-ce first).
+    type: str
+    choices: [auto, docker-ce, docker.io, moby-engine]
+    default: auto
+  pins:
+    description: Exact pins given as package manager version strings.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      packages:
+        description: Package names pinned to O(pins[].version).
+        type: list
+        elements: str
+        required: true
+      version:
+        description: The exact version, for example V(1.8.10-3) or V(3:27.5.1-1.el9).
+        type: str
+        required: true
+  forbid:
+    description: Extra forbidden exact versions.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      packages:
+        description: Package names the versions are forbidden for.
+        type: list
+        elements: str
+        required: true
+      versions:
+        description: Exact versions to forbid.
+        type: list
+        elements: str
+        required: true
+  allow_known_bad:
+    description: Known-issue codes (for example V(DOCKER_27_3_BR_NETFILTER_DETECTION)) whose versions may be pinned anyway.
+    type: list
+    elements: str
+    default: []
+  priority:
+    description: Pin-Priority of exact pins with apt; at least 1000, which lets apt downgrade to the pinned version.
+    type: int
+    default: 1001
+  hold:
+    description: List the exactly pinned packages in RV(hold) (apt only) so the role holds them with dpkg.
+    type: bool
+    default: false
+  install:
+    description: Compute RV(install), the exact C(name=version) list to install, and fail if a version is not offered.
+    type: bool
+    default: false
+  pkg_mgr:
+    description: Package manager to plan for; V(auto) detects apt, dnf or yum.
+    type: str
+    choices: [auto, apt, dnf, yum]
+    default: auto
+  dnf_method:
+    description:
+      - With dnf or yum, V(versionlock) renders C(versionlock.list) lines (locks and C(!) excludes; needs the versionlock
+        plugin), V(excludepkgs) renders C(excludepkgs) patterns for forbidden versions only.
+    type: str
+    choices: [versionlock, excludepkgs]
+    default: versionlock
+  query_repositories:
+    description: Run C(apt-cache policy) to learn which versions the repositories offer. Without it availability is unknown.
+    type: bool
+    default: true
+  root:
+    description: Root of the file system whose os-release and package database are read (tests, chroots).
+    type: path
+    default: /
+notes:
+  - Notice codes are C(PINNED_VERSION_NOT_AVAILABLE), C(PINNED_PACKAGE_WILL_CHANGE), C(HELD_PACKAGE_WILL_CHANGE),
+    C(PINNED_PACKAGE_WOULD_CHANGE), C(HELD_PACKAGE_PIN_DIFFERS), C(PIN_HOLDS_BACK_UPGRADE), C(FORBIDDEN_VERSION_INSTALLED),
+    C(KNOWN_BAD_PIN_ALLOWED), C(DOCKER_VERSION_SPELLED_DIFFERENTLY), C(PRESET_NOT_APPLICABLE) and
+    C(VERSIONLOCK_PLUGIN_MISSING).
+  - A C(Pin-Priority) of -1 stops apt from choosing a version (upgrades, C(apt-get install pkg), dependencies, and
+    Ansible's apt module with C(pkg=version)), but C(apt-get install pkg=version) typed by hand overrides every pin.
+    Use O(hold) to make apt refuse changing an installed package without C(--allow-change-held-packages).
+seealso:
+  - name: apt_preferences(5)
+    description: Pin priorities; the first matching specific pin wins.
+    link: https://manpages.debian.org/trixie/apt/apt_preferences.5.en.html
+  - module: nodeprep.netfilter.docker_iptables_audit
+"""
+
+EXAMPLES = r"""
+- name: Forbid the known-bad Docker and iptables releases and pin Docker 27.5.1
+  nodeprep.netfilter.package_pin_plan:
+    presets: [docker, iptables]
+    docker_version: "27.5.1"
+  register: plan
+
+- name: Write the preferences file
+  ansible.builtin.copy:
+    dest: "{{ plan.preferences_path }}"
+    content: "{{ plan.preferences }}"
+    mode: "0644"
+"""
+
+RETURN = r"""
+pkg_mgr:
+  description: The package manager planned for.
+  returned: always
+  type: str
+  sample: apt
+preferences_path:
+  description: The apt preferences file of this pin set, or V(null) without apt.
+  returned: always
+  type: str
+  sample: /etc/apt/preferences.d/nodeprep-pins.pref
+preferences:
+  description: Its content; empty when there is nothing to pin or forbid.
+  returned: always
+  type: str
+versionlock_path:
+  description: The versionlock list of dnf or yum, or V(null) with apt.
+  returned: always
+  type: str
+versionlock:
+  description: Lines for the versionlock list (dnf/yum, method V(versionlock)).
+  returned: always
+  type: list
+  elements: str
+  sample: ["docker-ce-3:27.5.1-1.el9.*", "!docker-ce-27.3.1-*"]
+excludepkgs:
+  description: Patterns for dnf's C(excludepkgs) (method V(excludepkgs)).
+  returned: always
+  type: list
+  elements: str
+pins:
+  description: Each exactly pinned package with its resolved version, pattern, priority and whether a repository offers it.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"package": "docker-ce", "version": "5:27.5.1-1~debian.13~trixie", "pattern": "5:27.5.1-1~debian.13~trixie",
+            "priority": 1001, "source": "docker_version", "upstream": "27.5.1", "flavour": "docker-ce", "available": true,
+            "known_issues": []}]
+forbidden:
+  description: Each forbidden-version rule with its issue code, packages, versions, apt pattern and references.
+  returned: always
+  type: list
+  elements: dict
+install:
+  description: Exact C(name=version) (apt) or C(name-version) (dnf) strings to install; empty unless O(install).
+  returned: always
+  type: list
+  elements: str
+  sample: ["docker-ce-cli=5:27.5.1-1~debian.13~trixie", "docker-ce=5:27.5.1-1~debian.13~trixie"]
+hold:
+  description: Packages to hold with dpkg (apt, O(hold)).
+  returned: always
+  type: list
+  elements: str
+installed:
+  description: Installed versions of the packages involved, as C({version, held}).
+  returned: always
+  type: dict
+notices:
+  description: What the pins do to this host, each C({code, severity, package, message}).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._pins import (
+    PinError,
+    plan_from_host,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", default="nodeprep-pins"),
+            presets=dict(type="list", elements="str", choices=["docker", "iptables"], default=[]),
+            docker_version=dict(type="str"),
+            docker_package=dict(type="str", choices=["auto", "docker-ce", "docker.io", "moby-engine"], default="auto"),
+            pins=dict(type="list", elements="dict", default=[], options=dict(
+                packages=dict(type="list", elements="str", required=True),
+                version=dict(type="str", required=True),
+            )),
+            forbid=dict(type="list", elements="dict", default=[], options=dict(
+                packages=dict(type="list", elements="str", required=True),
+                versions=dict(type="list", elements="str", required=True),
+            )),
+            allow_known_bad=dict(type="list", elements="str", default=[]),
+            priority=dict(type="int", default=1001),
+            hold=dict(type="bool", default=False),
+            install=dict(type="bool", default=False),
+            pkg_mgr=dict(type="str", choices=["auto", "apt", "dnf", "yum"], default="auto"),
+            dnf_method=dict(type="str", choices=["versionlock", "excludepkgs"], default="versionlock"),
+            query_repositories=dict(type="bool", default=True),
+            root=dict(type="path", default="/"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+
+    def run(argv):
+        return module.run_command(argv, environ_update={"LC_ALL": "C", "LANG": "C"})
+
+    def which(name):
+        return module.get_bin_path(name) if params["root"] == "/" else None
+
+    try:
+        plan = plan_from_host(params, root=params["root"], run=run, which=which)
+    except PinError as exc:
+        module.fail_json(msg=str(exc))
+    for notice in plan["notices"]:
+        if notice["severity"] in ("medium", "high"):
+            module.warn("%s: %s" % (notice["code"], notice["message"]))
+    module.exit_json(changed=False, **plan)
+
+
+if __name__ == "__main__":
+    main()

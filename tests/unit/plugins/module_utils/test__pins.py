@@ -1,0 +1,639 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from ansible_collections.nodeprep.netfilter.plugins.module_utils import _pins as pins
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._known_issues import KNOWN_ISSUES, issue
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._versions import upstream_version, version_matches
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._pins import PinError
+
+FIXTURES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "pins"))
+
+TRIXIE = {"ID": "debian", "VERSION_ID": "13", "VERSION_CODENAME": "trixie"}
+BOOKWORM = {"ID": "debian", "VERSION_ID": "12", "VERSION_CODENAME": "bookworm"}
+NOBLE = {"ID": "ubuntu", "VERSION_ID": "24.04", "VERSION_CODENAME": "noble"}
+SID = {"ID": "debian", "VERSION_CODENAME": "sid"}
+RHEL9 = {"ID": "rhel", "VERSION_ID": "9.4", "ID_LIKE": "fedora"}
+ROCKY9 = {"ID": "rocky", "VERSION_ID": "9.3", "ID_LIKE": "rhel centos fedora"}
+FEDORA41 = {"ID": "fedora", "VERSION_ID": "41"}
+
+CE = "5:{}-1~debian.13~trixie"
+TRIXIE_CE_REPO = {
+    "docker-ce": [CE.format(v) for v in ("28.0.1", "28.0.0", "27.5.1", "27.3.1")],
+    "docker-ce-cli": [CE.format(v) for v in ("28.0.1", "28.0.0", "27.5.1", "27.3.1")],
+}
+
+
+def fixture_text(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return handle.read()
+
+
+def version_rows(component):
+    return [row for row in KNOWN_ISSUES if row["kind"] == "version" and row["component"] == component]
+
+
+# --- presets come from the known-issues table --------------------------------------------
+
+def test_docker_preset_forbids_the_table_versions_for_every_docker_package():
+    rules = pins.preset_forbids("docker", "apt")
+    forbidden = sorted(v for rule in rules for v in rule["versions"])
+    expected = sorted(v for row in version_rows("docker") for v in row["versions"]["exact"])
+    assert forbidden == expected == ["27.3.0", "27.3.1", "28.0.0"]
+    for rule in rules:
+        assert rule["packages"] == ["docker-ce", "docker-ce-cli", "docker.io", "docker-cli"]
+        assert rule["reference"] == issue(rule["code"])["reference"]
+
+
+def test_iptables_preset_covers_every_binary_of_debians_iptables_source():
+    (rule,) = pins.preset_forbids("iptables", "apt")
+    assert rule["code"] == "IPTABLES_1_8_11_1_DEBIAN"
+    assert set(rule["packages"]) == {"iptables", "libxtables12", "libxtables-dev", "libiptc-dev",
+                                     "libip4tc2", "libip4tc-dev", "libip6tc2", "libip6tc-dev"}
+    assert rule["apt_pattern"] == r"/^(0:)?1\.8\.11-(1([^-0-9~][^-]*)?|2~[^-]*)$/"
+
+
+def test_iptables_preset_is_not_applicable_to_dnf():
+    assert pins.preset_forbids("iptables", "dnf") == []
+    plan = pins.plan_pins({"presets": ["iptables"]}, RHEL9, "dnf")
+    assert plan["versionlock"] == []
+    assert [n["code"] for n in plan["notices"]] == ["PRESET_NOT_APPLICABLE"]
+
+
+def test_unknown_preset_is_refused_with_the_known_ones():
+    with pytest.raises(PinError, match=r"unknown preset 'kubernetes'; known presets: docker, iptables"):
+        pins.plan_pins({"presets": ["kubernetes"]}, TRIXIE)
+
+
+# --- version patterns ---------------------------------------------------------------------
+
+UPSTREAM_SAMPLES = [
+    "5:27.3.1-1~debian.13~trixie", "5:27.3.1-1~ubuntu.24.04~noble", "27.3.1+dfsg1-1", "27.3.1-0ubuntu1~24.04.1",
+    "27.3.1", "v27.3.1", "3:27.3.1-1.el9", "5:27.3.10-1~debian.13~trixie", "27.3.10+dfsg1-1", "27.3.1.1-1",
+    "5:27.3.0-1~debian.12~bookworm", "27.3.0~rc.1-1", "5:28.0.0-1~debian.13~trixie", "28.0.0+dfsg-1", "28.0.01-1",
+    "128.0.0-1", "5:28.0.1-1~debian.13~trixie", "28.0.0.0-1", "27.3.1.ce-1", "27.3-1",
+]
+
+
+@pytest.mark.parametrize("version", UPSTREAM_SAMPLES)
+def test_upstream_regex_matches_exactly_when_the_upstream_version_is_listed(version):
+    listed = ["27.3.0", "27.3.1", "28.0.0"]
+    pattern = re.compile(pins.upstream_regex(listed))
+    assert bool(pattern.search(version)) == (upstream_version(version) in listed)
+
+
+RANGE_SAMPLES = ["1.8.11-2~bpo12+1", "1.8.11-1+b1-1", "1.8.11-1", "1.8.11-1+b1", "1.8.11-1.1", "1.8.11-1+deb13u1", "1.8.11-1a", "0:1.8.11-1",
+                 "1.8.11-1~bpo12+1", "1.8.11-10", "1.8.11-11", "1.8.11-2", "1.8.11-2~rc1", "1.8.11-0",
+                 "1.8.10-3", "1:1.8.11-1", "11.8.11-1", "1.8.11-1-1"]
+
+
+@pytest.mark.parametrize("version", RANGE_SAMPLES)
+def test_deb_range_regex_agrees_with_dpkg_ordering(version):
+    pattern = re.compile(pins.deb_range_regex("1.8.11-1", "1.8.11-2"))
+    in_range = version_matches(version, {"min": "1.8.11-1", "before": "1.8.11-2"}, "deb")
+    assert bool(pattern.search(version)) == in_range
+
+
+@pytest.mark.parametrize("minimum,before", [("1.8.11-1", "1.8.12-1"), ("1.8.11", "1.8.12"), ("1.8.11-1", "1.8.11-3")])
+def test_deb_range_regex_refuses_ranges_apt_cannot_express(minimum, before):
+    with pytest.raises(PinError, match="cannot express the version range"):
+        pins.deb_range_regex(minimum, before)
+
+
+def test_ere_escape_escapes_only_regex_metacharacters():
+    assert pins.ere_escape("1.8.11-1+b1") == r"1\.8\.11-1\+b1"
+
+
+# --- docker_version mapping per distro and repository ---------------------------------------
+
+@pytest.mark.parametrize("flavour,pkg_mgr,os_release,expected", [
+    ("docker-ce", "apt", TRIXIE, "5:27.5.1-1~debian.13~trixie"),
+    ("docker-ce", "apt", BOOKWORM, "5:27.5.1-1~debian.12~bookworm"),
+    ("docker-ce", "apt", NOBLE, "5:27.5.1-1~ubuntu.24.04~noble"),
+    ("docker-ce", "apt", SID, None),
+    ("docker-ce", "dnf", RHEL9, "3:27.5.1-1.el9"),
+    ("docker-ce", "dnf", ROCKY9, "3:27.5.1-1.el9"),
+    ("docker-ce", "dnf", FEDORA41, "3:27.5.1-1.fc41"),
+    ("docker.io", "apt", TRIXIE, None),
+])
+def test_docker_version_maps_to_the_repository_spelling(flavour, pkg_mgr, os_release, expected):
+    assert pins.docker_package_version(flavour, pkg_mgr, "27.5.1", os_release) == expected
+
+
+def test_docker_ce_pin_uses_the_offered_version_string():
+    plan = pins.plan_pins({"docker_version": "27.5.1"}, TRIXIE, "apt", available=TRIXIE_CE_REPO)
+    assert [(p["package"], p["version"], p["available"]) for p in plan["pins"]] == [
+        ("docker-ce", "5:27.5.1-1~debian.13~trixie", True), ("docker-ce-cli", "5:27.5.1-1~debian.13~trixie", True)]
+    assert "Package: docker-ce docker-ce-cli\nPin: version 5:27.5.1-1~debian.13~trixie\nPin-Priority: 1001\n" \
+        in plan["preferences"]
+
+
+def test_docker_io_pin_takes_the_dfsg_version_debian_offers():
+    available = {"docker.io": ["28.5.2+dfsg4-5", "27.5.1+dfsg1-2", "27.5.1+dfsg1-1"], "docker-cli": ["27.5.1+dfsg1-2"]}
+    plan = pins.plan_pins({"docker_version": "27.5.1"}, TRIXIE, "apt", available=available,
+                          installed={"docker.io": {"version": "28.5.2+dfsg4-5", "held": False}})
+    assert [(p["package"], p["version"]) for p in plan["pins"]] == [
+        ("docker.io", "27.5.1+dfsg1-2"), ("docker-cli", "27.5.1+dfsg1-2")]
+
+
+def test_docker_io_release_nobody_offers_is_pinned_by_pattern_and_reported():
+    plan = pins.plan_pins({"docker_version": "27.5.1", "docker_package": "docker.io"}, TRIXIE, "apt",
+                          available={"docker.io": ["26.1.5+dfsg1-9"]})
+    pin = plan["pins"][0]
+    assert pin["version"] is None
+    assert pin["pattern"] == r"/^([0-9]+:)?v?(27\.5\.1)($|[^0-9.]|\.[^0-9])/"
+    assert "PINNED_VERSION_NOT_AVAILABLE" in [n["code"] for n in plan["notices"]]
+    with pytest.raises(PinError, match="cannot install docker.io for Docker 27.5.1: no configured repository"):
+        pins.plan_pins({"docker_version": "27.5.1", "docker_package": "docker.io", "install": True}, TRIXIE, "apt",
+                       available={"docker.io": ["26.1.5+dfsg1-9"]})
+
+
+def test_auto_source_prefers_the_installed_engine_then_docker_ce():
+    assert pins.docker_flavour_auto("apt", {"docker.io": {"version": "26.1.5+dfsg1-9"}}, TRIXIE_CE_REPO) == "docker.io"
+    assert pins.docker_flavour_auto("apt", {}, dict(TRIXIE_CE_REPO, **{"docker.io": ["26.1.5+dfsg1-9"]})) == "docker-ce"
+    with pytest.raises(PinError, match="cannot tell which Docker packages to pin"):
+        pins.docker_flavour_auto("apt", {}, {})
+
+
+def test_docker_ce_on_a_distro_without_version_id_is_refused():
+    with pytest.raises(PinError, match="cannot derive Docker CE's package version for 27.5.1 on debian"):
+        pins.plan_pins({"docker_version": "27.5.1", "docker_package": "docker-ce"}, SID, "apt", available={})
+
+
+@pytest.mark.parametrize("bad", ["5:27.5.1-1~debian.13~trixie", "27.5", "latest", "v27.5.1", "27.5.1 ", "27.5.x"])
+def test_malformed_docker_version_is_refused_with_an_example(bad):
+    with pytest.raises(PinError, match=r"docker_version .* is malformed: give the upstream Docker release such as 27.5.1"):
+        pins.plan_pins({"docker_version": bad + "x" if bad == "27.5.1 " else bad}, TRIXIE, "apt", available=TRIXIE_CE_REPO)
+
+
+# --- known-bad pins --------------------------------------------------------------------------
+
+def test_pinning_a_known_bad_docker_fails_with_reason_and_reference():
+    with pytest.raises(PinError) as err:
+        pins.plan_pins({"presets": ["docker"], "docker_version": "27.3.1"}, TRIXIE, "apt", available=TRIXIE_CE_REPO)
+    message = str(err.value)
+    assert message.startswith("refusing to pin Docker 27.3.1; it is known bad: 27.3.1 (DOCKER_27_3_BR_NETFILTER_DETECTION")
+    assert "Upgrade Docker to >= 27.4.0" in message
+    assert "https://github.com/moby/moby/issues/48948" in message
+    assert "add DOCKER_27_3_BR_NETFILTER_DETECTION to the allowed known issues" in message
+
+
+def test_allowed_known_bad_pin_comes_before_the_preset_that_forbids_it():
+    plan = pins.plan_pins({"presets": ["docker"], "docker_version": "27.3.1",
+                           "allow_known_bad": ["DOCKER_27_3_BR_NETFILTER_DETECTION"]},
+                          TRIXIE, "apt", available=TRIXIE_CE_REPO)
+    text = plan["preferences"]
+    assert text.index("Pin: version 5:27.3.1-1~debian.13~trixie") < text.index("Pin-Priority: -1")
+    assert plan["pins"][0]["known_issues"] == ["DOCKER_27_3_BR_NETFILTER_DETECTION"]
+    assert {n["code"] for n in plan["notices"]} == {"KNOWN_BAD_PIN_ALLOWED"}
+
+
+def test_allowing_a_different_issue_does_not_unlock_a_bad_pin():
+    with pytest.raises(PinError, match="DOCKER_28_0_0_ROOTLESS_SLIRP4NETNS"):
+        pins.plan_pins({"docker_version": "28.0.0", "allow_known_bad": ["DOCKER_27_3_BR_NETFILTER_DETECTION"]},
+                       TRIXIE, "apt", available=TRIXIE_CE_REPO)
+
+
+@pytest.mark.parametrize("version,refused", [("1.8.11-1", True), ("1.8.11-1+b1", True), ("1.8.11-2", False),
+                                             ("1.8.10-3", False)])
+def test_exact_iptables_pin_is_checked_against_the_debian_range(version, refused):
+    request = {"pins": [{"packages": ["iptables", "libxtables12"], "version": version}]}
+    if refused:
+        with pytest.raises(PinError, match="refusing to pin iptables %s.*IPTABLES_1_8_11_1_DEBIAN" % re.escape(version)):
+            pins.plan_pins(request, TRIXIE, "apt")
+    else:
+        plan = pins.plan_pins(request, TRIXIE, "apt")
+        assert "Package: iptables libxtables12\nPin: version %s\nPin-Priority: 1001" % version in plan["preferences"]
+
+
+# --- other bad input --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("request_,message", [
+    ({"name": "docker.pins"}, "pin set name 'docker.pins'"),
+    ({"name": "../etc"}, "pin set name"),
+    ({"priority": 990}, "pin priority must be an integer >= 1000"),
+    ({"priority": True}, "pin priority must be an integer >= 1000"),
+    ({"pins": [{"packages": ["iptables"], "version": "1.8.*"}]}, "exact versions only"),
+    ({"pins": [{"packages": ["iptables"], "version": "not a version"}]}, r"pins\[0\]: malformed version"),
+    ({"pins": [{"packages": [], "version": "1.0"}]}, "non-empty list of package names"),
+    ({"pins": [{"packages": ["Bad Name"], "version": "1.0"}]}, "is not a valid package name"),
+    ({"forbid": [{"packages": ["x"], "versions": []}]}, "non-empty list of exact versions"),
+    ({"pins": [{"packages": ["x"], "version": "1.0-1"}], "forbid": [{"packages": ["x"], "versions": ["1.0-1"]}]},
+     "x 1.0-1 is both pinned"),
+    ({"pins": [{"packages": ["x"], "version": "1.0-1"}, {"packages": ["x"], "version": "2.0-1"}]},
+     "x is pinned twice, to 1.0-1"),
+    ({"dnf_method": "magic"}, "dnf method 'magic'"),
+])
+def test_bad_input_gets_a_clear_error(request_, message):
+    with pytest.raises(PinError, match=message):
+        pins.plan_pins(request_, TRIXIE, "apt")
+
+
+def test_unknown_package_manager_is_refused():
+    with pytest.raises(PinError, match="unsupported package manager 'zypper'"):
+        pins.plan_pins({}, TRIXIE, "zypper")
+
+
+def test_nothing_requested_renders_no_file():
+    plan = pins.plan_pins({}, TRIXIE, "apt")
+    assert plan["preferences"] == ""
+    assert plan["preferences_path"] == "/etc/apt/preferences.d/nodeprep-pins.pref"
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+def test_apt_preferences_matches_the_reviewed_fixture():
+    plan = pins.plan_pins({"presets": ["docker", "iptables"], "docker_version": "27.5.1"}, TRIXIE, "apt",
+                          available=TRIXIE_CE_REPO)
+    assert plan["preferences"] == fixture_text("trixie-apt-3.0.3-local-repo.nodeprep-pins.pref")
+
+
+def test_user_forbid_renders_an_anchored_exact_stanza():
+    plan = pins.plan_pins({"forbid": [{"packages": ["containerd"], "versions": ["1.7.24~ds1-6", "2.1.9+ds-1"]}]},
+                          TRIXIE, "apt")
+    assert "Package: containerd\nPin: version /^(1\\.7\\.24~ds1-6|2\\.1\\.9\\+ds-1)$/\nPin-Priority: -1\n" \
+        in plan["preferences"]
+
+
+def test_versionlock_renders_locks_and_excludes_for_rhel():
+    plan = pins.plan_pins({"presets": ["docker"], "docker_version": "27.5.1"}, RHEL9, "dnf")
+    assert plan["versionlock"] == [
+        "docker-ce-3:27.5.1-1.el9.*", "docker-ce-cli-3:27.5.1-1.el9.*",
+        "!docker-ce-27.3.0-*", "!docker-ce-27.3.1-*", "!docker-ce-cli-27.3.0-*", "!docker-ce-cli-27.3.1-*",
+        "!moby-engine-27.3.0-*", "!moby-engine-27.3.1-*",
+        "!docker-ce-28.0.0-*", "!docker-ce-cli-28.0.0-*", "!moby-engine-28.0.0-*",
+    ]
+    assert plan["versionlock_path"] == "/etc/dnf/plugins/versionlock.list"
+    assert plan["preferences"] == "" and plan["hold"] == []
+
+
+def test_excludepkgs_method_forbids_only():
+    plan = pins.plan_pins({"presets": ["docker"], "dnf_method": "excludepkgs"}, FEDORA41, "dnf")
+    assert plan["excludepkgs"][:3] == ["docker-ce-27.3.0-*", "docker-ce-27.3.1-*", "docker-ce-cli-27.3.0-*"]
+    assert len(plan["excludepkgs"]) == 9 and plan["versionlock"] == []
+    with pytest.raises(PinError, match="exact pins need the versionlock method"):
+        pins.plan_pins({"docker_version": "27.5.1", "dnf_method": "excludepkgs"}, FEDORA41, "dnf")
+
+
+def test_missing_versionlock_plugin_is_a_high_notice():
+    plan = pins.plan_pins({"presets": ["docker"], "versionlock_plugin_present": False}, RHEL9, "dnf")
+    (notice,) = plan["notices"]
+    assert notice["code"] == "VERSIONLOCK_PLUGIN_MISSING" and notice["severity"] == "high"
+
+
+def test_install_lists_exact_versions_per_package_manager():
+    apt = pins.plan_pins({"docker_version": "27.5.1", "install": True}, TRIXIE, "apt", available=TRIXIE_CE_REPO)
+    assert apt["install"] == ["docker-ce=5:27.5.1-1~debian.13~trixie", "docker-ce-cli=5:27.5.1-1~debian.13~trixie"]
+    dnf = pins.plan_pins({"docker_version": "27.5.1", "install": True, "docker_package": "docker-ce"}, RHEL9, "dnf")
+    assert dnf["install"] == ["docker-ce-3:27.5.1-1.el9", "docker-ce-cli-3:27.5.1-1.el9"]
+
+
+def test_install_of_a_version_no_repository_offers_fails():
+    with pytest.raises(PinError, match=r"cannot install iptables=1.8.10-3: no configured repository offers it"):
+        pins.plan_pins({"pins": [{"packages": ["iptables"], "version": "1.8.10-3"}], "install": True}, TRIXIE, "apt",
+                       available={"iptables": ["1.8.11-2"]})
+
+
+# --- notices: what the pins do to the host --------------------------------------------------------
+
+def codes(plan):
+    return sorted(n["code"] for n in plan["notices"])
+
+
+def test_held_package_that_install_would_downgrade_is_announced():
+    installed = {"docker-ce": {"version": CE.format("28.0.1"), "held": True},
+                 "docker-ce-cli": {"version": CE.format("28.0.1"), "held": False}}
+    plan = pins.plan_pins({"docker_version": "27.5.1", "install": True, "hold": True}, TRIXIE, "apt",
+                          available=TRIXIE_CE_REPO, installed=installed)
+    notices = {n["package"]: n for n in plan["notices"]}
+    assert notices["docker-ce"]["code"] == "HELD_PACKAGE_WILL_CHANGE"
+    assert notices["docker-ce"]["message"] == (
+        "docker-ce (held) is installed at 5:28.0.1-1~debian.13~trixie and will be downgraded to "
+        "5:27.5.1-1~debian.13~trixie; its hold is overridden for this change.")
+    assert notices["docker-ce-cli"]["code"] == "PINNED_PACKAGE_WILL_CHANGE"
+    assert plan["hold"] == ["docker-ce", "docker-ce-cli"]
+
+
+def test_pin_without_install_says_the_next_upgrade_will_change_the_package():
+    installed = {"docker-ce": {"version": CE.format("27.3.1"), "held": False}}
+    plan = pins.plan_pins({"docker_version": "27.5.1", "docker_package": "docker-ce", "presets": ["docker"]},
+                          TRIXIE, "apt", available=TRIXIE_CE_REPO, installed=installed)
+    assert codes(plan) == ["FORBIDDEN_VERSION_INSTALLED", "PINNED_PACKAGE_WOULD_CHANGE", "PIN_HOLDS_BACK_UPGRADE"]
+    would = [n for n in plan["notices"] if n["code"] == "PINNED_PACKAGE_WOULD_CHANGE"][0]
+    assert "the next 'apt-get install docker-ce' or upgrade will upgrade it" in would["message"]
+    holds = [n for n in plan["notices"] if n["code"] == "PIN_HOLDS_BACK_UPGRADE"][0]
+    assert holds["message"] == "docker-ce: 5:28.0.1-1~debian.13~trixie is available, the pin keeps 5:27.5.1-1~debian.13~trixie."
+
+
+def test_forbidden_installed_version_is_high_severity():
+    plan = pins.plan_pins({"presets": ["iptables"]}, TRIXIE, "apt",
+                          installed={"iptables": {"version": "1.8.11-1", "held": False}})
+    (notice,) = plan["notices"]
+    assert (notice["code"], notice["severity"], notice["package"]) == ("FORBIDDEN_VERSION_INSTALLED", "high", "iptables")
+    assert "Upgrade iptables to 1.8.11-2" in notice["message"]
+
+
+def test_hold_lists_only_installed_or_installed_now_packages():
+    plan = pins.plan_pins({"docker_version": "27.5.1", "hold": True}, TRIXIE, "apt", available=TRIXIE_CE_REPO,
+                          installed={"docker-ce": {"version": CE.format("27.5.1"), "held": False}})
+    assert plan["hold"] == ["docker-ce"]
+
+
+# --- readers ----------------------------------------------------------------------------------
+
+def test_apt_cache_policy_of_a_pinned_held_trixie_host():
+    policy = pins.parse_apt_cache_policy(fixture_text("trixie-apt-3.0.3-local-repo-docker-preset-pin-27.5.1-held.apt-cache-policy.txt"))
+    assert sorted(policy) == ["docker-ce", "docker-ce-cli", "docker-cli", "docker.io", "iptables", "libxtables12"]
+    ce = policy["docker-ce"]
+    assert ce["installed"] == ce["candidate"] == "5:27.5.1-1~debian.13~trixie"
+    assert [(v["version"], v["priority"], v["installed"]) for v in ce["versions"]] == [
+        ("5:28.0.1-1~debian.13~trixie", 500, False), ("5:28.0.0-1~debian.13~trixie", -1, False),
+        ("5:27.5.1-1~debian.13~trixie", 1001, True), ("5:27.3.1-1~debian.13~trixie", -1, False)]
+    assert ce["versions"][2]["sources"] == [{"priority": 500, "source": "file:/repo ./ Packages"},
+                                            {"priority": 100, "source": "/var/lib/dpkg/status"}]
+    assert pins.available_versions(policy)["iptables"] == ["1.8.11-2"]
+
+
+def test_apt_cache_policy_of_bookworm_apt_2_6_without_installed_package():
+    policy = pins.parse_apt_cache_policy(fixture_text("bookworm-apt-2.6.2-local-repo-docker-preset-pin-27.5.1.apt-cache-policy.txt"))
+    assert policy["docker-ce"]["installed"] is None
+    assert policy["docker-ce"]["candidate"] == "5:27.5.1-1~debian.13~trixie"
+    assert [v["priority"] for v in policy["docker-ce-cli"]["versions"]] == [500, -1, 1001, -1]
+
+
+def test_installed_only_version_is_not_available():
+    policy = pins.parse_apt_cache_policy(
+        "foo:\n  Installed: 1.0\n  Candidate: 1.0\n  Version table:\n *** 1.0 100\n        100 /var/lib/dpkg/status\n")
+    assert pins.available_versions(policy) == {"foo": []}
+
+
+def test_os_release_quotes_are_removed():
+    assert pins.parse_os_release(fixture_text("trixie.os-release"))["VERSION_CODENAME"] == "trixie"
+    assert pins.parse_os_release('PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\n# c\nID=debian\n') == {
+        "PRETTY_NAME": "Debian GNU/Linux 13 (trixie)", "ID": "debian"}
+
+
+# --- gathering from a host ------------------------------------------------------------------------
+
+def make_root(tmp_path, status_fixture="trixie-apt-3.0.3-local-repo-held.dpkg-status"):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "os-release").write_text(fixture_text("trixie.os-release"))
+    (tmp_path / "var" / "lib" / "dpkg").mkdir(parents=True)
+    (tmp_path / "var" / "lib" / "dpkg" / "status").write_text(fixture_text(status_fixture))
+    return str(tmp_path)
+
+
+class FakeRunner(object):
+    def __init__(self, outputs):
+        self.outputs = outputs
+        self.calls = []
+
+    def __call__(self, argv):
+        self.calls.append(argv)
+        return self.outputs[argv[0]]
+
+
+def which_all(name):
+    return "/usr/bin/" + name
+
+
+def test_plan_from_a_pinned_held_host_has_no_mismatch(tmp_path):
+    run = FakeRunner({"/usr/bin/apt-cache": (0, fixture_text(
+        "trixie-apt-3.0.3-local-repo-docker-preset-pin-27.5.1-held.apt-cache-policy.txt"), "")})
+    plan = pins.plan_from_host({"presets": ["docker"], "docker_version": "27.5.1", "hold": True},
+                               root=make_root(tmp_path), run=run, which=which_all)
+    assert run.calls[0][:2] == ["/usr/bin/apt-cache", "policy"]
+    assert set(run.calls[0][2:]) == {"docker-ce", "docker-ce-cli", "docker.io", "docker-cli", "moby-engine"} - {"moby-engine"}
+    assert plan["pkg_mgr"] == "apt" and plan["os"]["VERSION_CODENAME"] == "trixie"
+    assert plan["installed"]["docker-ce"] == {"version": "5:27.5.1-1~debian.13~trixie", "held": True}
+    assert plan["installed"]["docker-ce-cli"]["held"] is False
+    assert plan["pins"][0]["version"] == "5:27.5.1-1~debian.13~trixie"
+    assert plan["mismatches"] == []
+    assert codes(plan) == ["PIN_HOLDS_BACK_UPGRADE", "PIN_HOLDS_BACK_UPGRADE"]
+
+
+def test_plan_from_a_host_reports_when_apt_ignores_the_pin(tmp_path):
+    policy = fixture_text("bookworm-apt-2.6.2-local-repo-docker-preset-pin-27.5.1.apt-cache-policy.txt")
+    policy = policy.replace("Candidate: 5:27.5.1-1~debian.13~trixie", "Candidate: 5:28.0.0-1~debian.13~trixie")
+    run = FakeRunner({"/usr/bin/apt-cache": (0, policy, "")})
+    plan = pins.plan_from_host({"presets": ["docker"], "docker_version": "27.5.1"},
+                               root=make_root(tmp_path), run=run, which=which_all)
+    assert plan["mismatches"][0] == "docker-ce: apt's candidate is 5:28.0.0-1~debian.13~trixie, not the pinned " \
+                                    "5:27.5.1-1~debian.13~trixie"
+    assert "docker-ce: apt's candidate 5:28.0.0-1~debian.13~trixie is forbidden (DOCKER_28_0_0_ROOTLESS_SLIRP4NETNS)" \
+        in plan["mismatches"]
+
+
+def test_plan_from_host_rejects_unknown_allow_codes(tmp_path):
+    with pytest.raises(PinError, match="allow_known_bad: unknown issue code\\(s\\) NOPE; codes that can be allowed: "):
+        pins.plan_from_host({"allow_known_bad": ["NOPE"]}, root=make_root(tmp_path))
+
+
+def test_plan_from_host_surfaces_an_apt_cache_failure(tmp_path):
+    run = FakeRunner({"/usr/bin/apt-cache": (100, "", "E: Could not open lock file")})
+    with pytest.raises(PinError, match="apt-cache policy failed \\(rc 100\\): E: Could not open lock file"):
+        pins.plan_from_host({"presets": ["docker"]}, root=make_root(tmp_path), run=run, which=which_all)
+
+
+# --- real apt evaluates the rendered file ----------------------------------------------------------
+
+APT_TOOLS = ("apt-get", "apt-cache", "dpkg-deb", "apt-ftparchive")
+
+
+@pytest.mark.skipif(any(shutil.which(t) is None for t in APT_TOOLS), reason="needs apt, dpkg-deb and apt-ftparchive")
+def test_real_apt_applies_the_rendered_pins_and_forbids(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    packages = {
+        "docker-ce": [CE.format(v) for v in ("27.3.1", "27.5.1", "28.0.0", "28.0.1")],
+        "docker.io": ["27.3.1+dfsg1-1", "27.3.10+dfsg1-1", "28.0.0+dfsg1-1"],
+        "iptables": ["1.8.10-3", "1.8.11-1", "1.8.11-1+b1", "1.8.11-2", "1.8.11-10"],
+    }
+    for name, versions in packages.items():
+        for version in versions:
+            build = tmp_path / "build" / (name + version.replace(":", "_"))
+            (build / "DEBIAN").mkdir(parents=True)
+            (build / "DEBIAN" / "control").write_text(
+                "Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: t <t@example.invalid>\nDescription: t\n"
+                % (name, version))
+            subprocess.run(["dpkg-deb", "-Zgzip", "--build", str(build), str(repo)], check=True, capture_output=True)
+    index = subprocess.run(["apt-ftparchive", "packages", "."], cwd=str(repo), check=True, capture_output=True, text=True)
+    (repo / "Packages").write_text(index.stdout)
+    etc = tmp_path / "etc"
+    (etc / "preferences.d").mkdir(parents=True)
+    (etc / "sources.list").write_text("deb [trusted=yes] file:%s ./\n" % repo)
+    for sub in ("lists/partial", "cache/archives/partial"):
+        (tmp_path / sub).mkdir(parents=True)
+    (tmp_path / "status").write_text("")
+    plan = pins.plan_pins({"presets": ["docker", "iptables"], "docker_version": "27.5.1", "docker_package": "docker-ce"},
+                          TRIXIE, "apt", available={"docker-ce": packages["docker-ce"]})
+    (etc / "preferences.d" / "nodeprep-pins.pref").write_text(plan["preferences"])
+    options = ["-o", "Dir::Etc=%s" % etc, "-o", "Dir::Etc::sourceparts=-", "-o", "Dir::State::Lists=%s" % (tmp_path / "lists"),
+               "-o", "Dir::Cache=%s" % (tmp_path / "cache"), "-o", "Dir::State::status=%s" % (tmp_path / "status"),
+               "-o", "Debug::NoLocking=1"]
+    env = dict(os.environ, LC_ALL="C")
+    subprocess.run(["apt-get"] + options + ["update", "-q"], check=True, capture_output=True, env=env)
+    out = subprocess.run(["apt-cache"] + options + ["policy", "docker-ce", "docker.io", "iptables"], check=True,
+                         capture_output=True, text=True, env=env).stdout
+    policy = pins.parse_apt_cache_policy(out)
+    priorities = {name: {v["version"]: v["priority"] for v in info["versions"]} for name, info in policy.items()}
+    assert priorities["docker-ce"] == {CE.format("28.0.1"): 500, CE.format("28.0.0"): -1,
+                                       CE.format("27.5.1"): 1001, CE.format("27.3.1"): -1}
+    assert policy["docker-ce"]["candidate"] == CE.format("27.5.1")
+    assert priorities["docker.io"] == {"28.0.0+dfsg1-1": -1, "27.3.10+dfsg1-1": 500, "27.3.1+dfsg1-1": -1}
+    assert policy["docker.io"]["candidate"] == "27.3.10+dfsg1-1"
+    assert priorities["iptables"] == {"1.8.11-10": 500, "1.8.11-2": 500, "1.8.11-1+b1": -1, "1.8.11-1": -1,
+                                      "1.8.10-3": 500}
+
+
+# --- docker_br_netfilter_compat ------------------------------------------------------------------
+
+def test_escape_hatch_threshold_comes_from_the_known_issues_table():
+    assert pins.escape_hatch_version() == issue("DOCKER_BR_NETFILTER_REQUIRED")["versions"]["min"] == "27.5.1"
+
+
+@pytest.mark.parametrize("state,version,action", [
+    ("blocked", "28.5.2+dfsg4-5", "present"),
+    ("unavailable", "5:27.5.1-1~debian.13~trixie", "present"),
+    ("blocked", "27.5.0", "fail"),
+    ("unavailable", "26.1.5+dfsg1-9", "fail"),
+    ("loaded", "26.1.5+dfsg1-9", "absent"),
+    ("builtin", "28.5.2", "absent"),
+    ("loadable", "27.3.1", "absent"),
+    ("blocked", None, "absent"),
+    ("blocked", "", "absent"),
+])
+def test_compat_decision_table(state, version, action):
+    assert pins.docker_compat_decision(state, version)["action"] == action
+
+
+def test_compat_failure_names_the_version_and_the_fix():
+    decision = pins.docker_compat_decision("blocked", "26.1.5+dfsg1-9")
+    assert decision["docker_version"] == "26.1.5"
+    assert decision["reason"].startswith("Docker 26.1.5 predates DOCKER_IGNORE_BR_NETFILTER_ERROR=1 (honoured from 27.5.1)")
+    assert "Upgrade Docker to >= 27.5.1 (the nodeprep.netfilter.package_pin role" in decision["remediation"]
+    assert decision["code"] == "DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE"
+
+
+@pytest.mark.parametrize("state,version,message", [
+    ("gone", "28.5.2", "br_netfilter state 'gone' is not one of"),
+    ("blocked", "unknown", "cannot read a Docker release from version 'unknown'"),
+])
+def test_compat_bad_input(state, version, message):
+    with pytest.raises(PinError, match=message):
+        pins.docker_compat_decision(state, version)
+
+
+@pytest.mark.parametrize("action,active,running_env,pending", [
+    ("present", "failed", None, True),
+    ("present", "active", False, True),
+    ("present", "active", True, False),
+    ("present", "inactive", None, False),
+    ("absent", "active", True, True),
+    ("absent", "active", False, False),
+    ("absent", "failed", None, False),
+    ("present", "active", None, False),
+    ("fail", "failed", None, False),
+])
+def test_restart_pending(action, active, running_env, pending):
+    assert pins.restart_pending(action, active, running_env) is pending
+
+
+def compat_root(tmp_path, dropin=None, daemon_json=None):
+    root = tmp_path / "root"
+    (root / "var" / "lib" / "dpkg").mkdir(parents=True)
+    (root / "var" / "lib" / "dpkg" / "status").write_text(
+        "Package: docker.io\nStatus: install ok installed\nVersion: 28.5.2+dfsg4-5\nArchitecture: amd64\n\n")
+    (root / "usr" / "lib" / "systemd" / "system").mkdir(parents=True)
+    (root / "usr" / "lib" / "systemd" / "system" / "docker.service").write_text(
+        "[Service]\nExecStart=/usr/sbin/dockerd -H fd://\n")
+    if dropin is not None:
+        (root / "etc" / "systemd" / "system" / "docker.service.d").mkdir(parents=True)
+        (root / "etc" / "systemd" / "system" / "docker.service.d" / "10-br-netfilter.conf").write_text(dropin)
+    if daemon_json is not None:
+        (root / "etc" / "docker").mkdir(parents=True)
+        (root / "etc" / "docker" / "daemon.json").write_text(daemon_json)
+    return str(root)
+
+
+def test_compat_from_host_reads_the_package_version_and_warns_about_isolation(tmp_path):
+    result = pins.compat_from_host("blocked", root=compat_root(tmp_path, daemon_json='{"icc": false}'))
+    assert (result["action"], result["docker_version"], result["docker_version_source"]) == (
+        "present", "28.5.2", "package docker.io (dpkg)")
+    assert result["dropin"] == {"path": pins.DROPIN_PATH, "present": False, "managed": False,
+                                "content": pins.DROPIN_CONTENT}
+    assert result["daemon"]["icc"] is False
+    assert "inter-container isolation (icc=false, networks with enable_icc=false) is NOT enforced" in result["notes"][0]
+
+
+def test_compat_from_host_recognises_its_own_drop_in_and_spares_a_foreign_one(tmp_path):
+    ours = pins.compat_from_host("loadable", root=compat_root(tmp_path / "a", dropin=pins.DROPIN_CONTENT))
+    assert ours["action"] == "absent" and ours["dropin"]["managed"] is True
+    foreign = pins.compat_from_host("loadable", root=compat_root(
+        tmp_path / "b", dropin="[Service]\nEnvironment=DOCKER_IGNORE_BR_NETFILTER_ERROR=1\n"))
+    assert foreign["dropin"]["managed"] is False
+    assert foreign["notes"][0].endswith("10-br-netfilter.conf exists but was not written by this role; it is left in place.")
+
+
+@pytest.mark.parametrize("br_state,environ,pending", [
+    ("blocked", b"PATH=/usr/bin\0", True),  # drop-in wanted, dockerd runs without it
+    ("blocked", b"PATH=/usr/bin\0DOCKER_IGNORE_BR_NETFILTER_ERROR=1\0", False),
+    ("loadable", b"DOCKER_IGNORE_BR_NETFILTER_ERROR=1\0", True),  # drop-in gone, dockerd still has it
+    ("loadable", b"DOCKER_IGNORE_BR_NETFILTER_ERROR=\0", False),  # empty means unset for dockerd
+])
+def test_compat_from_host_compares_the_running_environment(tmp_path, br_state, environ, pending):
+    run = FakeRunner({"/usr/bin/systemctl": (0, "LoadState=loaded\nActiveState=active\nMainPID=4242\n", "")})
+    result = pins.compat_from_host(br_state, docker_version="28.5.2", root=compat_root(tmp_path), run=run,
+                                   which=which_all, read_bytes={"/proc/4242/environ": environ}.get,
+                                   inspect_service=True)
+    assert run.calls == [["/usr/bin/systemctl", "show", "-p", "ActiveState", "-p", "MainPID", "-p", "LoadState",
+                          "docker.service"]]
+    assert result["service"]["main_pid"] == 4242 and result["service"]["active_state"] == "active"
+    assert result["restart_pending"] is pending
+
+
+def test_compat_from_host_leaves_a_tree_s_service_alone(tmp_path):
+    run = FakeRunner({})
+    result = pins.compat_from_host("blocked", docker_version="28.5.2", root=compat_root(tmp_path), run=run,
+                                   which=which_all)
+    assert run.calls == [] and result["service"]["active_state"] is None and result["restart_pending"] is False
+
+
+def test_compat_from_host_starts_a_failed_docker_once_the_drop_in_allows_it(tmp_path):
+    run = FakeRunner({"/usr/bin/systemctl": (0, "LoadState=loaded\nActiveState=failed\nMainPID=0\n", "")})
+    result = pins.compat_from_host("blocked", root=compat_root(tmp_path), run=run, which=which_all,
+                                   inspect_service=True)
+    assert result["service"]["main_pid"] is None and result["restart_pending"] is True
+
+
+def test_compat_from_host_warns_when_another_file_still_sets_the_variable(tmp_path):
+    root = compat_root(tmp_path)
+    os.makedirs(os.path.join(root, "etc/systemd/system/docker.service.d"))
+    with open(os.path.join(root, "etc/systemd/system/docker.service.d/override.conf"), "w") as handle:
+        handle.write("[Service]\nEnvironment=DOCKER_IGNORE_BR_NETFILTER_ERROR=1\n")
+    result = pins.compat_from_host("loaded", root=root)
+    assert result["action"] == "absent"
+    assert result["notes"] == ["DOCKER_IGNORE_BR_NETFILTER_ERROR is still set for docker.service by "
+                               "/etc/systemd/system/docker.service.d/override.conf; remove it there if br_netfilter "
+                               "is now available."]
+
+
+def test_dockerd_version_output():
+    assert pins.dockerd_version_from_output("Docker version 28.5.2+dfsg4, build 28.5.2+dfsg4-5\n") == "28.5.2+dfsg4"
+    assert pins.dockerd_version_from_output("garbage") is None
+
+
+def test_drop_in_content_sets_only_the_escape_hatch():
+    lines = [line for line in pins.DROPIN_CONTENT.splitlines() if not line.startswith("#")]
+    assert lines == ["[Service]", "Environment=DOCKER_IGNORE_BR_NETFILTER_ERROR=1"]
+    assert pins.dropin_is_managed(pins.DROPIN_CONTENT)
