@@ -47,7 +47,7 @@ def run_playbook(playbook, inventory, forks):
     ansible_playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     started = time.monotonic()
     completed = subprocess.run([ansible_playbook, "-i", inventory, playbook], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     elapsed = time.monotonic() - started
     if completed.returncode != 0:
         raise SystemExit("%s failed (rc=%d):\n%s" % (playbook, completed.returncode, completed.stdout[-3000:]))
@@ -59,7 +59,7 @@ def time_module_body(iterations):
 
     gather_br_netfilter_facts("/")
     started = time.perf_counter()
-    for _ in range(iterations):
+    for dummy in range(iterations):
         gather_br_netfilter_facts("/")
     return (time.perf_counter() - started) / iterations
 
@@ -76,7 +76,7 @@ def main(argv=None):
         inventory = write_inventory(directory, args.hosts)
         playbooks = {name: write_playbook(directory, name, task) for name, task in PLAYS.items()}
         timings = {name: [] for name in PLAYS}
-        for _ in range(args.rounds):
+        for dummy in range(args.rounds):
             for name, playbook in playbooks.items():
                 timings[name].append(run_playbook(playbook, inventory, args.forks))
 
