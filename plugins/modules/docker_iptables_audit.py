@@ -52,6 +52,8 @@ options:
       - Name of a network namespace (as created by C(ip netns add NAME)) to audit instead of the host's.
       - The module enters it with C(setns(2)) before reading anything, like C(ip netns exec NAME), so every
         iptables command and C(/proc/net) read sees that namespace.
+      - The engine at O(docker_socket) is still asked; set O(query_engine=false) unless that engine runs in
+        the namespace, or its networks and containers will be compared with rules they do not own.
     type: str
   docker_socket:
     description:

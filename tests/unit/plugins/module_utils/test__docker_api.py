@@ -134,4 +134,3 @@ def test_garbage_instead_of_http_is_an_error(tmp_path):
     finally:
         thread.join(2)
         listener.close()
-

@@ -161,6 +161,8 @@ def test_docker_26_failed_start_with_icc_false_and_blocked_br_netfilter():
                              daemon={"icc": False}, br_facts=br("blocked")))
     assert codes(result) == ["DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE", "DOCKER_ENGINE_NOT_RUNNING",
                              "DOCKER_USER_NOT_FIRST"]
+    # most severe first
+    assert [finding["severity"] for finding in result["findings"]] == ["high", "medium", "info"]
     no_escape = only(result, "DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE")[0]
     assert no_escape["severity"] == "high"
     assert "Docker 26.1.5 with icc=false needs br_netfilter, which is blocked" in no_escape["message"]
@@ -272,6 +274,20 @@ def test_removed_masquerade_is_reported_for_that_bridge_only(routes, subnet):
                              br_facts=br("blocked"), engine=running_engine("28.5.2"), routes=routes))
     masq = only(result, "DOCKER_MASQUERADE_MISSING")
     assert [(item["evidence"]["bridge"], item["evidence"]["subnet"]) for item in masq] == [("br-6d8e2700cbce", subnet)]
+
+
+@pytest.mark.parametrize("removed", [
+    "-A DOCKER-BRIDGE -o docker0 -j DOCKER",  # the bridge is still named by nat's RETURN rule
+    "-A DOCKER -i docker0 -j RETURN",  # the bridge is still named by filter's DOCKER-BRIDGE rule
+])
+def test_bridges_are_found_from_either_nat_or_filter_rules(removed):
+    data = collected(nft=D28_DEFAULTS, br_facts=br("blocked"), engine=running_engine("28.5.2"))
+    text = data["iptables"]["saves"]["nf_tables"]["text"]
+    assert removed + "\n" in text
+    data["iptables"]["saves"]["nf_tables"]["text"] = text.replace(removed + "\n", "")
+    result = audit(data)
+    assert [net["bridge"] for net in result["summary"]["networks_checked"]] == ["docker0"]
+    assert result["findings"] == []
 
 
 def test_masquerade_expectations_come_from_the_engine_when_it_lists_networks():

@@ -109,8 +109,9 @@ def test_existing_legacy_tables_are_read_without_dash_t(host_tree):
 def test_failing_save_command_is_recorded_not_raised(host_tree):
     host = FakeHost(NFT_HOST, {
         ("/usr/sbin/iptables", "--version"): (0, "iptables v1.8.11 (nf_tables)\n", ""),
-        ("/usr/sbin/iptables-nft-save",): (4, "", "iptables-nft-save v1.8.11 (nf_tables): Could not fetch rule set "
-                                                 "generation id: Permission denied (you must be root)\n"),
+        ("/usr/sbin/iptables-nft-save",): (
+            4, "", "iptables-nft-save v1.8.11 (nf_tables): Could not fetch rule set generation id: "
+                   "Permission denied (you must be root)\n"),
     })
     collected = run_collect(host_tree, host)
     error = collected["iptables"]["saves"]["nf_tables"]["error"]
