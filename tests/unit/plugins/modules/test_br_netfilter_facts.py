@@ -26,8 +26,8 @@ def run_module(capsys, args):
     return exc.value.code, json.loads(capsys.readouterr().out)
 
 
-def test_module_publishes_facts_and_never_changes(capsys):
-    rc, result = run_module(capsys, {"root": os.path.join(FIXTURES, "trixie-6.12-state-c-bridge-br_netfilter"),
+def test_module_publishes_facts_and_never_changes(capsys, tree):
+    rc, result = run_module(capsys, {"root": tree("trixie-6.12-state-c-bridge-br_netfilter"),
                                      "_ansible_check_mode": True})
     assert rc == 0
     assert result["changed"] is False

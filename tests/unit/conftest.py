@@ -11,6 +11,11 @@ A ``derived-*`` tree is an overlay: its ``derived.txt`` names the base tree
 materialised into a temporary directory: base copied, overlay copied on top,
 ``.gitkeep`` files deleted (so empty directories such as a bare
 /proc/sys/net/bridge survive git).
+
+Every tree, origin or derived, is materialised into a temporary directory. A
+file named ``NAME.symlink`` becomes a symlink NAME whose target is the file's
+text: links such as /proc/self/ns/pid -> ``pid:[4026531836]`` point nowhere
+inside a repository, and ansible-test's sanity rejects broken symlinks.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import shutil
 
 import pytest
 
-FIXTURES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "br_netfilter"))
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "br_netfilter")
 
 
 def read_derivation(name):
@@ -35,20 +40,11 @@ def read_derivation(name):
     return base, removes
 
 
-def materialize(name, dest):
-    """Build fixture tree ``name`` under ``dest`` and return its path."""
-    src = os.path.join(FIXTURES, name)
-    if not name.startswith("derived-"):
-        return src
-    base, removes = read_derivation(name)
-    target = os.path.join(str(dest), name)
-    shutil.copytree(materialize(base, dest), target, symlinks=True)
-    for rel in removes:
-        path = os.path.join(target, rel)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        elif os.path.lexists(path):
-            os.unlink(path)
+SYMLINK_SUFFIX = ".symlink"
+
+
+def copy_tree(src, target):
+    """Copy fixture files from ``src`` over ``target``, turning NAME.symlink files into symlinks."""
     for dirpath, _dirs, files in os.walk(src):
         rel_dir = os.path.relpath(dirpath, src)
         out_dir = os.path.normpath(os.path.join(target, rel_dir))
@@ -57,15 +53,39 @@ def materialize(name, dest):
             if rel_dir == "." and fname == "derived.txt":
                 continue
             in_path = os.path.join(dirpath, fname)
-            out_path = os.path.join(out_dir, fname)
+            out_name = fname[:-len(SYMLINK_SUFFIX)] if fname.endswith(SYMLINK_SUFFIX) else fname
+            out_path = os.path.join(out_dir, out_name)
             if os.path.lexists(out_path):
-                os.unlink(out_path)
+                if os.path.isdir(out_path) and not os.path.islink(out_path):
+                    shutil.rmtree(out_path)
+                else:
+                    os.unlink(out_path)
             if fname == ".gitkeep":
                 continue
-            if os.path.islink(in_path):
+            if fname.endswith(SYMLINK_SUFFIX):
+                with open(in_path) as handle:
+                    os.symlink(handle.read().strip(), out_path)
+            elif os.path.islink(in_path):
                 os.symlink(os.readlink(in_path), out_path)
             else:
                 shutil.copyfile(in_path, out_path)
+
+
+def materialize(name, dest):
+    """Build fixture tree ``name`` under ``dest`` and return its path."""
+    target = os.path.join(str(dest), name)
+    if name.startswith("derived-"):
+        base, removes = read_derivation(name)
+        shutil.copytree(materialize(base, dest), target, symlinks=True)
+        for rel in removes:
+            path = os.path.join(target, rel)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            elif os.path.lexists(path):
+                os.unlink(path)
+    elif os.path.isdir(target):
+        return target
+    copy_tree(os.path.join(FIXTURES, name), target)
     return target
 
 
