@@ -41,7 +41,7 @@ help:
 	@echo "make audit      audit localhost (INVENTORY=path for other hosts); exits non-zero when a host is not ready"
 	@echo "make test       every test tier: units, sanity, lint, integration, VM tier (what CI runs)"
 	@echo "make test-fast  every tier but the VM tier"
-	@echo "make units | sanity | lint | integration | test-vm | bench-facts"
+	@echo "make units | sanity | lint | integration | integration-dockerd | test-vm | bench-facts"
 
 # ---------------------------------------------------------------- toolchain
 
@@ -94,7 +94,7 @@ tools: $(VENV)/.installed $(VENV312)/.installed $(DEPS_STAMP) collection-link an
 
 .PHONY: test test-fast
 test: test-fast test-vm
-test-fast: units changelog-lint lint sanity integration
+test-fast: units changelog-lint lint sanity integration integration-dockerd
 
 # pytest exits 5 when it collects nothing; make treats that as the failure it is.
 .PHONY: units
@@ -123,6 +123,12 @@ integration-host-deps:
 .PHONY: integration
 integration: tools ansible-test-tree integration-host-deps
 	cd $(ANSIBLE_TEST_COLLECTION) && PATH=$(VENV)/bin:$$PATH $(VENV)/bin/ansible-test integration --venv --python 3.11 --color no
+
+# Real dockerd (Debian's docker.io, unpacked into a temporary directory, never installed) inside a network namespace.
+.PHONY: integration-dockerd
+integration-dockerd: tools ansible-test-tree integration-host-deps
+	cd $(ANSIBLE_TEST_COLLECTION) && PATH=$(VENV)/bin:$$PATH $(VENV)/bin/ansible-test integration docker_iptables_audit_dockerd \
+	  --allow-destructive --venv --python 3.11 --color no
 
 .PHONY: test-vm
 test-vm: tools
