@@ -20,6 +20,9 @@ def vmctl(argv=None) -> int:
     p_up.add_argument("--image", required=True, choices=sorted(images.IMAGES))
     p_up.add_argument("--cold", action="store_true", help="always cold boot, never restore a saved state")
     p_up.add_argument("--json", action="store_true", help="print the VM record as JSON")
+    p_up.add_argument("--replace", action="store_true", help="force-stop a VM of the same name first")
+    p_up.add_argument("--molecule-instance", metavar="INSTANCE",
+                      help="print molecule's instance-config entry for INSTANCE as JSON")
     p_down = sub.add_parser("down", help="clean poweroff, then stop QEMU by its pid file and drop the overlay")
     p_down.add_argument("names", nargs="+")
     p_down.add_argument("--force", action="store_true", help="skip the clean poweroff")
@@ -35,13 +38,23 @@ def vmctl(argv=None) -> int:
     p_console.add_argument("name")
     p_console.add_argument("--lines", type=int, default=40)
     sub.add_parser("list", help="list VMs with their state")
-    sub.add_parser("cleanup", help="force-stop every VM of this cache dir (by pid file)")
+    p_clean = sub.add_parser("cleanup", help="force-stop leftover VMs (owner process gone), by pid file")
+    p_clean.add_argument("--all", action="store_true", help="stop every VM of this cache dir, owned or not")
+    p_clean.add_argument("--owner", type=int, help="stop the VMs owned by this pid")
     args = parser.parse_args(argv)
 
     if args.cmd == "up":
+        if args.replace:
+            qemu.down(args.name, force=True, quiet=True)
         vm = qemu.up(args.name, args.image, restore=False if args.cold else None)
         if args.json:
             print(json.dumps(vm, sort_keys=True))
+        if args.molecule_instance:
+            print(json.dumps({
+                "instance": args.molecule_instance, "address": "127.0.0.1", "user": "root",
+                "port": str(vm["port"]), "identity_file": vm["key"], "vm_name": vm["name"],
+                "image": vm["image"], "restored": vm["restored"],
+            }, sort_keys=True))
     elif args.cmd == "down":
         for name in args.names:
             qemu.down(name, force=args.force)
@@ -59,10 +72,15 @@ def vmctl(argv=None) -> int:
         print(qemu.console_tail(args.name, args.lines))
     elif args.cmd == "list":
         for vm in qemu.list_vms():
-            print(f"{vm['name']}\t{vm['image']}\tport={vm['port']}\t{'running' if vm['running'] else 'stopped'}")
+            owner = (vm.get("owner") or {}).get("pid")
+            print(f"{vm['name']}\t{vm['image']}\tport={vm['port']}\t{'running' if vm['running'] else 'stopped'}"
+                  f"\towner={owner}{'' if qemu.owner_alive(vm) else ' (gone)'}")
     elif args.cmd == "cleanup":
-        names = qemu.cleanup()
-        log(f"cleanup: {len(names)} VM(s) stopped: {' '.join(names)}")
+        if args.owner:
+            names = qemu.cleanup_owned_by(args.owner)
+        else:
+            names = qemu.cleanup(everything=args.all)
+        log(f"cleanup: {len(names)} VM(s) stopped{': ' if names else ''}{' '.join(names)}")
     return 0
 
 
@@ -91,6 +109,12 @@ def build_image(argv=None) -> int:
 
 def main(entry: str) -> int:
     try:
+        if entry == "run-vm-tier":
+            from . import tier  # pylint: disable=import-outside-toplevel
+            return tier.main(sys.argv[1:])
+        if entry not in ("vmctl", "build-image"):
+            print(f"usage: python3 -m nodeprep_vm vmctl|build-image|run-vm-tier ARGS...", file=sys.stderr)
+            return 2
         return {"vmctl": vmctl, "build-image": build_image}[entry](sys.argv[1:])
     except VMError as exc:
         print(f"{entry}: error: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ complete: an interrupted build never leaves something that looks valid.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -103,11 +104,17 @@ MASK_UNITS = (
 
 
 def image_key(name: str) -> str:
+    """Content key: the spec, the recipe (baked files, units, kernel command line), the source of
+    the build functions, the SSH public key and the parent's key. Other edits of this file
+    (docs, the driver) do not rebuild images."""
     spec = spec_of(name)
     parent = image_key(spec["parent"]) if spec["kind"] == "layer" else ""
-    source = Path(__file__).read_text(encoding="utf-8")
+    recipe = json.dumps({"baked": BAKED_FILES, "enable": ENABLE_UNITS, "mask": MASK_UNITS,
+                         "cmdline": KERNEL_CMDLINE, "disk": DISK_SIZE, "mirror": MIRROR}, sort_keys=True)
+    source = "".join(inspect.getsource(fn) for fn in (
+        _build_base, _bake, _copy_boot_files, _build_layer, download_debs, apt_options))
     pub = ssh_key().with_suffix(".pub").read_text(encoding="utf-8")
-    return sha256_text(BUILDER_VERSION, json.dumps(spec, sort_keys=True), parent, source, pub, MIRROR)[:16]
+    return sha256_text(BUILDER_VERSION, json.dumps(spec, sort_keys=True), recipe, source, parent, pub)[:16]
 
 
 def spec_of(name: str) -> dict:

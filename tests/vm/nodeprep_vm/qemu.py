@@ -140,6 +140,31 @@ def is_running(vm: dict) -> bool:
     return any(arg.startswith(f"file={vm['disk']},".encode()) for arg in cmdline)
 
 
+def _owner() -> dict:
+    """Which process this VM belongs to: $NODEPREP_VM_OWNER (the tier runner sets it), else the
+    nearest molecule ancestor, else our parent. A VM whose owner is gone is a leftover."""
+    pid = int(os.environ.get("NODEPREP_VM_OWNER", "0") or 0)
+    if not pid:
+        cur = os.getppid()
+        while cur > 1:
+            try:
+                argv = Path(f"/proc/{cur}/cmdline").read_bytes().split(b"\0")
+                stat = Path(f"/proc/{cur}/stat").read_text(encoding="utf-8")
+            except OSError:
+                break
+            if any(Path(a.decode(errors="replace")).name == "molecule" for a in argv[:2]):
+                pid = cur
+                break
+            cur = int(stat.rsplit(")", 1)[1].split()[1])
+    pid = pid or os.getppid()
+    return {"pid": pid, "start": _proc_start_time(pid)}
+
+
+def owner_alive(vm: dict) -> bool:
+    owner = vm.get("owner") or {}
+    return bool(owner.get("pid")) and _proc_start_time(owner["pid"]) == owner.get("start")
+
+
 def _reap(pid: int) -> None:
     """Collect our own exited child, if it is ours; harmless otherwise."""
     try:
@@ -384,7 +409,7 @@ def up(name: str, image: str, *, restore: bool | None = None, disk_backing: Path
     disk = Path(disk_path or vdir / "disk.qcow2")
     run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", backing, disk], capture=True)
     vm = {"name": name, "image": image, "image_dir": str(image_path), "dir": str(vdir), "disk": str(disk),
-          "port": free_port(), "key": str(ssh_key()), "restored": bool(state)}
+          "port": free_port(), "key": str(ssh_key()), "restored": bool(state), "owner": _owner()}
     (vdir / "console.log").write_text("", encoding="utf-8")
     if state:
         _launch(vm, incoming=f"exec:cat {state / 'state.bin'}")
@@ -511,9 +536,26 @@ def list_vms() -> list:
     return out
 
 
-def cleanup() -> list:
-    """Stop every VM this cache dir knows of (by pid file); return their names."""
-    names = [path.name for path in sorted(vms_dir().iterdir()) if path.is_dir()]
+def cleanup(*, everything: bool = False) -> list:
+    """Stop leftover VMs (by pid file): those whose owner process is gone, or all with everything=True.
+
+    VMs of a run still in progress (another developer's, on a shared machine) are left alone.
+    """
+    names = []
+    for path in sorted(vms_dir().iterdir()):
+        if not path.is_dir():
+            continue
+        record = path / "vm.json"
+        vm = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+        if everything or not vm or ("owner" in vm and not owner_alive(vm)):
+            down(path.name, force=True, quiet=True)
+            names.append(path.name)
+    return names
+
+
+def cleanup_owned_by(pid: int) -> list:
+    """Stop every VM whose recorded owner is ``pid`` (the tier runner's own VMs)."""
+    names = [vm["name"] for vm in list_vms() if (vm.get("owner") or {}).get("pid") == pid]
     for name in names:
         down(name, force=True, quiet=True)
     return names

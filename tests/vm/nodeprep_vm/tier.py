@@ -1,0 +1,174 @@
+"""run-vm-tier: every molecule scenario under extensions/molecule/, one after another.
+
+Installs missing host packages, builds or reuses the images (and saved states) the
+scenarios name, runs ``molecule test -s NAME`` per scenario while timing each molecule
+step from its own log lines, and on failure prints the failing step, the end of its
+output and the tail of each of the scenario's VM console logs. Leftover VMs (whose
+owner process is gone) are stopped at the start; the runner's own VMs at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from . import images, qemu
+from .common import VMError, cache_dir, log
+
+REPO = Path(__file__).resolve().parents[3]
+SCENARIOS = REPO / "extensions" / "molecule"
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+STEP = re.compile(r"(?P<scenario>\S+) ➜ (?P<step>[a-z_]+): (?P<what>Executing|Executed: (?P<result>\w+))")
+IMAGE_LINE = re.compile(r"^\s+image:\s*['\"]?(?P<image>[A-Za-z0-9_.-]+)")
+
+
+def scenario_names() -> list:
+    return sorted(p.parent.name for p in SCENARIOS.glob("*/molecule.yml") if not p.parent.name.startswith("_"))
+
+
+def scenario_images(name: str) -> list:
+    """Images named by a scenario's platforms (``image:`` lines of its molecule.yml)."""
+    text = (SCENARIOS / name / "molecule.yml").read_text(encoding="utf-8")
+    found = []
+    for line in text.splitlines():
+        match = IMAGE_LINE.match(line)
+        if match and match.group("image") not in found:
+            found.append(match.group("image"))
+    if not found:
+        raise VMError(f"scenario {name}: no platform names an image (image: <{'|'.join(sorted(images.IMAGES))}>)")
+    return found
+
+
+def prepare_environment() -> dict:
+    env = dict(os.environ)
+    venv_bin = REPO / ".venv" / "bin"
+    if venv_bin.is_dir():
+        env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
+    if not shutil.which("molecule", path=env["PATH"]):
+        raise VMError("molecule not found: run `make tools` (it installs requirements/tools-py311.txt into .venv)")
+    link = REPO / "build" / "collections" / "ansible_collections" / "nodeprep" / "netfilter"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(REPO)
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(REPO / "build" / "collections"))
+    env["NODEPREP_VM_OWNER"] = str(os.getpid())
+    env.update(NO_COLOR="1", PY_COLORS="0", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    return env
+
+
+def run_scenario(name: str, env: dict, log_dir: Path) -> dict:
+    """molecule test -s NAME, streamed to a log; returns {ok, steps: [(step, seconds, result)], failed_step}."""
+    log_path = log_dir / f"{name}.molecule.log"
+    cmd = ["molecule", "test", "-s", name]
+    started = time.monotonic()
+    steps, current, step_start, failed_step = [], None, started, None
+    with open(log_path, "w", encoding="utf-8") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, text=True, errors="replace")
+        for raw in proc.stdout:
+            line = ANSI.sub("", raw)
+            out.write(line)
+            match = STEP.search(line)
+            if not match or match.group("scenario") != name:
+                continue
+            now = time.monotonic()
+            if match.group("what") == "Executing":
+                current, step_start = match.group("step"), now
+            elif current == match.group("step"):
+                result = match.group("result")
+                steps.append((current, now - step_start, result))
+                print(f"  {name}: {current:<12} {now - step_start:6.1f}s {result.lower()}", flush=True)
+                if result.lower() == "failed" and failed_step is None:
+                    failed_step = current
+                current = None
+        code = proc.wait()
+    if code != 0 and failed_step is None:
+        failed_step = current or "(molecule itself; see the log)"
+    return {"name": name, "ok": code == 0, "code": code, "steps": steps, "failed_step": failed_step,
+            "seconds": time.monotonic() - started, "log": log_path}
+
+
+def failure_report(result: dict, started_at: float) -> str:
+    name = result["name"]
+    lines = [f"=== {name} FAILED at molecule step '{result['failed_step']}' (exit {result['code']}) ===",
+             f"--- end of the molecule output ({result['log']}) ---"]
+    output = result["log"].read_text(encoding="utf-8", errors="replace").splitlines()
+    lines += output[-80:]
+    prefix = re.sub(r"[^A-Za-z0-9_.-]", "_", name) + "-"
+    consoles = [p for p in sorted(qemu.logs_dir().glob(f"{prefix}*.console.log")) if p.stat().st_mtime >= started_at]
+    consoles += [p for p in sorted(qemu.vms_dir().glob(f"{prefix}*/console.log"))]
+    if not consoles:
+        lines.append("(no console log of this scenario's VMs)")
+    for path in consoles:
+        text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines.append(f"--- last 40 lines of the VM console log {path} ---")
+        lines += text[-40:]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="run-vm-tier", description=__doc__.splitlines()[0])
+    parser.add_argument("scenarios", nargs="*", help="scenario names (default: all under extensions/molecule/)")
+    parser.add_argument("--fail-fast", action="store_true", help="stop after the first failing scenario")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and their images")
+    args = parser.parse_args(argv)
+
+    names = args.scenarios or scenario_names()
+    unknown = sorted(set(names) - set(scenario_names()))
+    if unknown:
+        raise VMError(f"unknown scenario(s): {' '.join(unknown)}; known: {' '.join(scenario_names())}")
+    if args.list:
+        for name in names:
+            print(f"{name}\t{' '.join(scenario_images(name))}")
+        return 0
+
+    tier_start = time.monotonic()
+    subprocess.run([str(REPO / "tests" / "vm" / "install-host-deps")], check=True)
+    env = prepare_environment()
+    stale = qemu.cleanup()
+    if stale:
+        log(f"stopped leftover VMs: {' '.join(stale)}")
+    log_dir = cache_dir() / "logs" / "tier"
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    needed = []
+    for name in names:
+        needed += [image for image in scenario_images(name) if image not in needed]
+    prep_start = time.monotonic()
+    for image in needed:
+        started = time.monotonic()
+        images.ensure_image(image)
+        if qemu.restore_enabled():
+            qemu.ensure_state(image)
+        print(f"image {image}: ready in {time.monotonic() - started:.1f}s", flush=True)
+    prep_s = time.monotonic() - prep_start
+
+    results = []
+    try:
+        for name in names:
+            print(f"scenario {name}:", flush=True)
+            wall = time.time()
+            result = run_scenario(name, env, log_dir)
+            results.append(result)
+            print(f"  {name}: {'passed' if result['ok'] else 'FAILED'} in {result['seconds']:.1f}s", flush=True)
+            if not result["ok"]:
+                print(failure_report(result, wall - 1), flush=True)
+                if args.fail_fast:
+                    break
+    finally:
+        mine = qemu.cleanup_owned_by(os.getpid())
+        if mine:
+            log(f"stopped VMs left by this run: {' '.join(mine)}")
+
+    failed = [r for r in results if not r["ok"]]
+    print(f"\nVM tier summary (images/states {prep_s:.1f}s, total {time.monotonic() - tier_start:.1f}s):")
+    for result in results:
+        steps = " ".join(f"{step}={sec:.0f}s" for step, sec, _ in result["steps"])
+        print(f"  {'ok  ' if result['ok'] else 'FAIL'} {result['name']:<24} {result['seconds']:6.1f}s  {steps}")
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed or len(results) < len(names) else 0
