@@ -66,6 +66,13 @@ REPORT_FINDINGS = {
         "remediation": "Run the audit again for this host and check why the audit task did not run.",
         "reference": "https://docs.ansible.com/ansible/latest/playbook_guide/playbooks_error_handling.html",
     },
+    "BR_NETFILTER_UNKNOWN": {
+        "severity": "high",
+        "message": "The audit ran but could not tell the br_netfilter state: {error}",
+        "remediation": "Read the error. With nodeprep_audit_root, the tree must hold a mounted /proc "
+                       "(proc/sys/kernel/osrelease); otherwise run nodeprep.netfilter.br_netfilter_facts on the host.",
+        "reference": "https://github.com/moby/moby/issues/48948",
+    },
     "NODE_NOT_READY": {
         "severity": "high",
         "message": "br_netfilter_facts reports the node not ready, without a problem that says why.",
@@ -295,8 +302,9 @@ def host_record(host, result):
     if facts is not None:
         record["br_netfilter"] = _br_summary(facts)
         findings.extend(_finding(problem, "br_netfilter") for problem in facts.get("problems") or [])
-    elif result.get("br_netfilter_error"):
-        record["error"] = _short(result["br_netfilter_error"])
+    else:
+        record["error"] = _short(result.get("br_netfilter_error") or "the result holds no br_netfilter facts")
+        findings.append(_report_finding("BR_NETFILTER_UNKNOWN", error=record["error"]))
     summary = result.get("summary")
     record["docker"] = _docker_summary(summary)
     record["iptables"] = _iptables_summary(summary)

@@ -23,6 +23,7 @@ import argparse
 import datetime
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -111,6 +112,7 @@ def run_playbook(name, inventory, forks, strategy, workdir):
     if name == "audit":
         command += ["-e", "audit_fail_on=none", "-e", "audit_report_dir=%s" % os.path.join(workdir, "reports")]
     log_path = os.path.join(workdir, "%s-%s-f%d-%s.log" % (name, os.path.basename(inventory), forks, strategy))
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log_path, "w") as log:
         started = time.monotonic()
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
@@ -120,6 +122,8 @@ def run_playbook(name, inventory, forks, strategy, workdir):
         elapsed = time.monotonic() - started
         sampler.stopped.set()
         sampler.join()
+    usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (usage_after.ru_utime - usage_before.ru_utime) + (usage_after.ru_stime - usage_before.ru_stime)
     if returncode != 0:
         with open(log_path) as log:
             raise SystemExit("%s failed (rc=%d), log %s:\n%s" % (name, returncode, log_path, log.read()[-3000:]))
@@ -127,7 +131,7 @@ def run_playbook(name, inventory, forks, strategy, workdir):
         text = log.read()
     if name == "audit" and "HOST " not in text:
         raise SystemExit("the audit printed no table; log %s" % log_path)
-    return {"seconds": elapsed, "peak_main_mib": sampler.peak_main_kib / 1024.0,
+    return {"seconds": elapsed, "cpu_seconds": cpu, "peak_main_mib": sampler.peak_main_kib / 1024.0,
             "peak_tree_mib": sampler.peak_tree_kib / 1024.0}
 
 
@@ -182,6 +186,7 @@ def main(argv=None):
                             "seconds": round(seconds, 2),
                             "ms_per_host": round(1000.0 * seconds / hosts, 1),
                             "all_seconds": [round(value["seconds"], 2) for value in values],
+                            "cpu_seconds": round(_median([value["cpu_seconds"] for value in values]), 2),
                             "peak_main_mib": round(max(value["peak_main_mib"] for value in values), 1),
                             "peak_tree_mib": round(max(value["peak_tree_mib"] for value in values), 1),
                         }
@@ -189,6 +194,12 @@ def main(argv=None):
                         entry["audit_over_ping"] = round(entry["audit"]["seconds"] / entry["ping"]["seconds"], 2)
                     if "audit" in runs and "probe" in runs:
                         entry["probe_over_audit"] = round(entry["probe"]["seconds"] / entry["audit"]["seconds"], 2)
+                    # CPU time (user+sys of ansible-playbook, its workers and, with the local connection, the
+                    # modules) does not depend on what else runs on the machine: the load-independent ratio.
+                    if "audit" in runs and "ping" in runs:
+                        entry["cpu_audit_over_ping"] = round(entry["audit"]["cpu_seconds"] / entry["ping"]["cpu_seconds"], 2)
+                    if "audit" in runs and "probe" in runs:
+                        entry["cpu_probe_over_audit"] = round(entry["probe"]["cpu_seconds"] / entry["audit"]["cpu_seconds"], 2)
                     results.append(entry)
 
     summary = {
@@ -206,9 +217,9 @@ def main(argv=None):
 
     print("fleet audit benchmark: local connection, pipelining, %d CPUs, load before %s, after %s" % (
         summary["cpus"], summary["load_before"], summary["load_after"]))
-    print("%-6s %-6s %-8s %-26s %-26s %-26s %-10s %-10s %s" % (
+    print("%-6s %-6s %-8s %-20s %-20s %-20s %-11s %-12s %-15s %-9s %s" % (
         "hosts", "forks", "strategy", "audit s (ms/host)", "ping s (ms/host)", "probe s (ms/host)",
-        "audit/ping", "probe/audit", "audit peak MiB main/tree"))
+        "audit/ping", "probe/audit", "CPU a/p, p/a", "audit CPU", "audit peak MiB main/tree"))
     met = True
     for entry in results:
         def cell(name):
@@ -221,9 +232,11 @@ def main(argv=None):
             met = False
         if ratio_probe is not None and ratio_probe < TARGET_PROBE_OVER_AUDIT:
             met = False
-        print("%-6d %-6d %-8s %-26s %-26s %-26s %-10s %-10s %s" % (
+        cpu_ratios = "%s, %s" % (entry.get("cpu_audit_over_ping", "-"), entry.get("cpu_probe_over_audit", "-"))
+        print("%-6d %-6d %-8s %-20s %-20s %-20s %-11s %-12s %-15s %-9s %s" % (
             entry["hosts"], entry["forks"], entry["strategy"], cell("audit"), cell("ping"), cell("probe"),
             "-" if ratio_ping is None else "%.2f" % ratio_ping, "-" if ratio_probe is None else "%.2f" % ratio_probe,
+            cpu_ratios, "-" if "audit" not in entry else "%.1f s" % entry["audit"]["cpu_seconds"],
             "-" if "audit" not in entry else "%.0f / %.0f" % (entry["audit"]["peak_main_mib"],
                                                               entry["audit"]["peak_tree_mib"])))
     print("targets: audit/ping <= %.1f, probe/audit >= %.1f: %s" % (

@@ -23,7 +23,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "unit", "plugins", "module_utils"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 
 from conftest import materialize  # noqa: E402  (the unit tests' fixture-tree builder)
 

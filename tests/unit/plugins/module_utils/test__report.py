@@ -24,6 +24,7 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._report import 
     ReportError,
     build_report,
     host_record,
+    ready_cell,
     render_html,
     render_json,
     render_markdown,
@@ -344,3 +345,17 @@ def test_report_matches_the_documented_json_schema(fleet, facts):
     broken["hosts"][0]["findings"].append({"code": "X", "severity": "critical"})
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_audit_without_br_netfilter_facts_is_a_high_finding_not_a_pass(facts):
+    result = _audit_module_result(None)
+    result["br_netfilter_error"] = ("BrNetfilterFactsError: cannot read /proc/sys/kernel/osrelease under root "
+                                    "'/srv/x': not a Linux root with /proc mounted")
+    report = build_report({"n1": result}, fail_on="high", generated_at=NOW)
+    record = _host(report, "n1")
+    assert record["status"] == "ok"
+    assert record["br_netfilter"] is None
+    assert "BR_NETFILTER_UNKNOWN" in _codes(record)
+    assert "proc/sys/kernel/osrelease" in record["error"]
+    assert report["failing_hosts"] == ["n1"]
+    assert ready_cell(record) == "?"
