@@ -969,17 +969,18 @@ def env_enabled(value):
     return value not in (None, "")
 
 
-def restart_pending(action, active_state, running_env):
+def restart_pending(action, active_state, running_env, sub_state=None):
     """Does docker.service have to (re)start for the desired drop-in state to take effect?
 
     ``running_env``: whether the running dockerd has the variable (None: unknown).
-    A failed unit is started once the drop-in lets it (``present``); an inactive
-    unit is left alone; a running one restarts when its environment differs.
+    A failed unit, or one in systemd's restart loop (``activating``/``auto-restart``),
+    is started once the drop-in lets it (``present``); an inactive unit is left
+    alone; a running one restarts when its environment differs.
     """
     if action not in ("present", "absent"):
         return False
     want = action == "present"
-    if active_state == "failed":
+    if active_state == "failed" or (active_state == "activating" and sub_state == "auto-restart"):
         return want
     if active_state in ACTIVE_STATES:
         return running_env is not None and running_env != want
@@ -1044,15 +1045,17 @@ def compat_from_host(br_state, docker_version=None, service="docker.service", dr
     result["daemon"] = {"icc": settings.get("icc"), "userland-proxy": settings.get("userland-proxy")}
     other_sources = [s for s in _env_sources(unit) if s != dropin_path]
 
-    service_state = {"name": service, "active_state": None, "main_pid": None, "running_env": None}
+    service_state = {"name": service, "active_state": None, "sub_state": None, "main_pid": None, "running_env": None}
     systemctl = which("systemctl") if which else None
     if inspect_service is None:
         inspect_service = fs.root == "/"
     if systemctl and run is not None and inspect_service:
-        rc, out, err = run([systemctl, "show", "-p", "ActiveState", "-p", "MainPID", "-p", "LoadState", service])
+        rc, out, err = run([systemctl, "show", "-p", "ActiveState", "-p", "SubState", "-p", "MainPID", "-p",
+                            "LoadState", service])
         shown = parse_systemctl_show(out) if rc == 0 else {}
         service_state["load_state"] = shown.get("LoadState")
         service_state["active_state"] = shown.get("ActiveState")
+        service_state["sub_state"] = shown.get("SubState")
         pid = shown.get("MainPID")
         if pid and pid.isdigit() and int(pid) > 0:
             service_state["main_pid"] = int(pid)
@@ -1078,7 +1081,8 @@ def compat_from_host(br_state, docker_version=None, service="docker.service", dr
                         % (DROPIN_ENV, service, ", ".join(other_sources)))
     # The running service is compared with what it will have: ours, or set elsewhere anyway.
     effective = action if not (action == "absent" and other_sources) else "present"
-    result["restart_pending"] = restart_pending(effective, service_state["active_state"], service_state["running_env"])
+    result["restart_pending"] = restart_pending(effective, service_state["active_state"], service_state["running_env"],
+                                                service_state["sub_state"])
     result["notes"] = warnings
     return result
 

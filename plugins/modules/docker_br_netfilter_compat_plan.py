@@ -123,7 +123,7 @@ daemon:
   returned: always
   type: dict
 service:
-  description: C({name, load_state, active_state, main_pid, running_env}) of the Docker unit.
+  description: C({name, load_state, active_state, sub_state, main_pid, running_env}) of the Docker unit.
   returned: always
   type: dict
 restart_pending:

@@ -549,6 +549,12 @@ def test_restart_pending(action, active, running_env, pending):
     assert pins.restart_pending(action, active, running_env) is pending
 
 
+def test_a_unit_in_systemds_restart_loop_counts_as_failed():
+    assert pins.restart_pending("present", "activating", None, "auto-restart") is True
+    assert pins.restart_pending("present", "activating", None, "start") is False
+    assert pins.restart_pending("absent", "activating", None, "auto-restart") is False
+
+
 def compat_root(tmp_path, dropin=None, daemon_json=None):
     root = tmp_path / "root"
     (root / "var" / "lib" / "dpkg").mkdir(parents=True)
@@ -596,8 +602,8 @@ def test_compat_from_host_compares_the_running_environment(tmp_path, br_state, e
     result = pins.compat_from_host(br_state, docker_version="28.5.2", root=compat_root(tmp_path), run=run,
                                    which=which_all, read_bytes={"/proc/4242/environ": environ}.get,
                                    inspect_service=True)
-    assert run.calls == [["/usr/bin/systemctl", "show", "-p", "ActiveState", "-p", "MainPID", "-p", "LoadState",
-                          "docker.service"]]
+    assert run.calls == [["/usr/bin/systemctl", "show", "-p", "ActiveState", "-p", "SubState", "-p", "MainPID",
+                          "-p", "LoadState", "docker.service"]]
     assert result["service"]["main_pid"] == 4242 and result["service"]["active_state"] == "active"
     assert result["restart_pending"] is pending
 
