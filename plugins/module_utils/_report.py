@@ -585,8 +585,8 @@ def render_markdown(report):
             for row in br_info["sysctls"]:
                 where = "-" if row["persisted"] is None else "`%s` line %s (= %s)" % (
                     _md(row["persisted_file"]), row["persisted_line"], _md(row["persisted"]))
-                out.append("| `%s` | %s | %s | %s |" % (row["key"], _md(_value_text(row["live"])),
-                                                       _md(_value_text(row["after_reboot"])), where))
+                out.append("| `%s` | %s | %s | %s |" % (
+                    row["key"], _md(_value_text(row["live"])), _md(_value_text(row["after_reboot"])), where))
         out.append("")
         if not record["findings"]:
             out.append("No findings.")

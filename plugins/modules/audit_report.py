@@ -26,7 +26,7 @@ description:
     (C(HOST_UNREACHABLE), C(AUDIT_FAILED), C(AUDIT_NOT_RUN)), so O(fail_on) treats an unknown host like a broken one.
   - Fails, after writing the reports, when any host has a finding at or above O(fail_on) (unless O(fail_task=false)).
 author:
-  - nodeprep.netfilter developers
+  - nodeprep.netfilter developers (!UNKNOWN)
 options:
   hosts:
     description:
