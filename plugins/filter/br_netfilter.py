@@ -5,7 +5,7 @@
 
 """Filters behind the br_netfilter and k8s_node roles; the logic is in module_utils/_br_netfilter_plan.py.
 
-Documentation: the sidecar files br_netfilter_plan.yml, br_netfilter_verify.yml and k8s_node_readiness.yml.
+Documentation: the sidecar files named after each filter (br_netfilter_plan.yml ...).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._br_netfilter_plan import (
     PlanError,
+    check_settings,
     k8s_node_readiness,
     plan_br_netfilter,
     verify_br_netfilter,
@@ -38,7 +39,18 @@ def br_netfilter_plan(facts, sysctls, sysctl_file, modules_load_file, extra_modu
                                  accept_overrides=bool(accept_overrides), unavailable_action=unavailable_action,
                                  ipv6_forwarding=bool(ipv6_forwarding), arptables=bool(arptables))
     except PlanError as exc:
-        raise AnsibleFilterError("br_netfilter_plan: %s" % exc)
+        # A plan that only carries the error: the role's "Stop before any change" task prints it cleanly.
+        return {"errors": ["Invalid settings: %s." % exc], "warnings": [], "notes": [], "invalid": True}
+
+
+def br_netfilter_settings(sysctls, sysctl_file, modules_load_file, extra_modules=None, unavailable_action="fail",
+                          ipv6_forwarding=False, arptables=False):
+    try:
+        check_settings(sysctls, sysctl_file, modules_load_file, extra_modules or [], unavailable_action,
+                       bool(ipv6_forwarding), bool(arptables))
+    except PlanError as exc:
+        return {"ok": False, "errors": ["Invalid settings: %s." % exc]}
+    return {"ok": True, "errors": []}
 
 
 def br_netfilter_verify(facts, plan, live=None):
@@ -56,6 +68,7 @@ class FilterModule(object):
     def filters(self):
         return {
             "br_netfilter_plan": br_netfilter_plan,
+            "br_netfilter_settings": br_netfilter_settings,
             "br_netfilter_verify": br_netfilter_verify,
             "k8s_node_readiness": k8s_node_ready,
         }

@@ -379,18 +379,11 @@ def with_optional_sysctls(sysctls, **switches):
     return result
 
 
-def plan_br_netfilter(facts, sysctls, sysctl_file, modules_load_file, extra_modules=(),
-                      accept_overrides=False, unavailable_action="fail", ipv6_forwarding=False, arptables=False):
-    """Decide what the br_netfilter role does on one host. See the module docstring.
+def check_settings(sysctls, sysctl_file, modules_load_file, extra_modules=(), unavailable_action="fail",
+                   ipv6_forwarding=False, arptables=False):
+    """Validate the role settings without any facts; returns ``(entries, extra_modules)``.
 
-    Raises PlanError for bad input. Returns a dict (all JSON types):
-    ``context`` host|container; ``state``; ``load_module``; ``modules_load``
-    {manage, path, modules}; ``sysctl`` {manage, path, entries, skipped};
-    ``live`` {key: value} to set now; ``promised`` {key: value} now and after
-    reboot; ``overrides``; ``unwatched`` (keys the facts do not report) and
-    ``readback`` (their promised values, to read back); ``assert`` {module_now,
-    module_at_boot, ready, ready_after_reboot, boot_modules}; ``errors``,
-    ``warnings``, ``notes``; ``blocker``, ``boot_blocker``.
+    Raises PlanError with a message naming the bad setting.
     """
     if unavailable_action not in ACTIONS:
         raise PlanError("unavailable_action must be one of %s, got %r" % (", ".join(ACTIONS), unavailable_action))
@@ -400,7 +393,25 @@ def plan_br_netfilter(facts, sysctls, sysctl_file, modules_load_file, extra_modu
         raise PlanError("sysctls must be a list of {name, value}, got %s" % type(sysctls).__name__)
     entries = validate_sysctls(with_optional_sysctls(sysctls, ipv6_forwarding=ipv6_forwarding,
                                                      arptables=arptables))
-    extras = validate_modules(list(extra_modules or ()))
+    return entries, validate_modules(list(extra_modules or ()))
+
+
+def plan_br_netfilter(facts, sysctls, sysctl_file, modules_load_file, extra_modules=(),
+                      accept_overrides=False, unavailable_action="fail", ipv6_forwarding=False, arptables=False):
+    """Decide what the br_netfilter role does on one host. See the module docstring.
+
+    Raises PlanError for bad input. Returns a dict (all JSON types):
+    ``context`` host|container; ``state``; ``load_module``; ``modules_load``
+    {manage, path, modules}; ``sysctl`` {manage, path, entries, skipped};
+    ``live`` {key: value} to set now; ``live_pending`` (keys whose live value
+    differs from it, or is not reported by the facts); ``promised`` {key: value} now and after
+    reboot; ``overrides``; ``unwatched`` (keys the facts do not report) and
+    ``readback`` (their promised values, to read back); ``assert`` {module_now,
+    module_at_boot, ready, ready_after_reboot, boot_modules}; ``errors``,
+    ``warnings``, ``notes``; ``blocker``, ``boot_blocker``.
+    """
+    entries, extras = check_settings(sysctls, sysctl_file, modules_load_file, extra_modules, unavailable_action,
+                                     ipv6_forwarding, arptables)
     if not isinstance(facts, dict) or "state" not in facts or "live" not in facts:
         raise PlanError("facts must be ansible_facts.br_netfilter from nodeprep.netfilter.br_netfilter_facts")
 
@@ -478,8 +489,10 @@ def plan_br_netfilter(facts, sysctls, sysctl_file, modules_load_file, extra_modu
     if unwatched:
         notes.append("br_netfilter_facts does not report %s, so a later sysctl.d file overriding it cannot be "
                      "detected; its live value is still set and verified." % ", ".join(unwatched))
+    now = facts.get("live") or {}
+    live_pending = sorted(key for key, value in live.items() if key not in now or not same_value(now[key], value))
     if context == "container":
-        live = {}
+        live, live_pending = {}, []
         notes.append("Inside a container (%s): no module is loaded, no file is written and /proc/sys is not "
                      "written; the host kernel's state is checked instead (br_netfilter is %s there)."
                      % (env.get("container"), state))
@@ -505,6 +518,7 @@ def plan_br_netfilter(facts, sysctls, sysctl_file, modules_load_file, extra_modu
         "sysctl": {"manage": context == "host" and bool(written), "path": sysctl_file,
                    "entries": [{"name": e["name"], "value": e["value"]} for e in written], "skipped": skipped},
         "live": live,
+        "live_pending": live_pending,
         "promised": promised,
         "overrides": overrides,
         "unwatched": unwatched,

@@ -347,3 +347,12 @@ def test_every_check_quotes_a_tool_message_and_a_reference():
 ])
 def test_values_compare_as_words(left, right, expected):
     assert same_value(left, right) is expected
+
+
+def test_live_pending_lists_only_keys_that_differ_from_the_facts(facts_of):
+    assert plan(facts_of(CONVERGED))["live_pending"] == []
+    fresh = plan(facts_of(LOADABLE))
+    assert fresh["live_pending"] == [IP6T, IPT, FWD]
+    unwatched = plan(facts_of(CONVERGED), sysctls=DEFAULT_SYSCTLS + [
+        {"name": "net.ipv6.conf.default.forwarding", "value": 1}])
+    assert unwatched["live_pending"] == ["net.ipv6.conf.default.forwarding"]

@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""br_netfilter defaults on bookworm, read back independently; the same tests run before and after a real reboot."""
+
+import pytest
+
+from nodeprep_role_checks import boot_journal, config_lines, module_state, playbook, rebooted, sysctl
+
+KEYS = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables", "net.ipv4.ip_forward")
+
+
+def test_this_is_bookworm_with_kernel_6_1_and_iptables_1_8_9(host):
+    assert host.system_info.codename == "bookworm"
+    assert host.run("uname -r").stdout.startswith("6.1.")
+    assert "v1.8.9" in host.run("iptables --version").stdout
+
+
+def test_br_netfilter_is_a_loaded_module(host):
+    assert module_state(host, "br_netfilter") == "live"
+    assert host.file("/proc/modules").contains("^br_netfilter ")
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_sysctl_is_1(host, key):
+    assert sysctl(host, key) == "1"
+
+
+@pytest.mark.parametrize("path, lines", [
+    ("/etc/modules-load.d/k8s.conf", ["br_netfilter"]),
+    ("/etc/sysctl.d/k8s.conf", ["%s = 1" % key for key in KEYS]),
+])
+def test_persistence_file_is_root_0644_with_exact_content(host, path, lines):
+    conf = host.file(path)
+    assert conf.is_file
+    assert (conf.user, conf.group, conf.mode) == ("root", "root", 0o644)
+    assert config_lines(host, path) == lines
+
+
+def test_check_mode_on_the_converged_host_changes_nothing(host):
+    if rebooted(host):
+        pytest.skip("shown before the reboot; after it the state tests show the promise held")
+    rc, recap, output = playbook("converge.yml", check=True)
+    assert rc == 0, output
+    assert recap.get("changed") == 0 and recap.get("failed") == 0, output
+    assert "Verified: br_netfilter loaded" in output
+
+
+def test_boot_loaded_the_module_and_applied_every_key(host):
+    if not rebooted(host):
+        pytest.skip("before the reboot")
+    assert "Failed" not in boot_journal(host, "systemd-modules-load")
+    assert "Couldn't write" not in boot_journal(host, "systemd-sysctl")
+    assert host.run("systemctl is-failed systemd-modules-load").stdout.strip() != "failed"

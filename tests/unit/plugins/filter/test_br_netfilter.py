@@ -1,0 +1,34 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The filter wrappers: errors become data the role prints, registered results become flat values."""
+
+from __future__ import annotations
+
+from ansible_collections.nodeprep.netfilter.plugins.filter.br_netfilter import FilterModule, _live_values
+
+FILTERS = FilterModule().filters()
+SYSCTLS = [{"name": "net.ipv4.ip_forward", "value": 1}]
+
+
+def test_settings_filter_returns_errors_instead_of_raising():
+    bad = FILTERS["br_netfilter_settings"](SYSCTLS, "", "/etc/modules-load.d/k8s.conf")
+    assert bad == {"ok": False, "errors": ["Invalid settings: the sysctl file must be a non-empty path."]}
+    good = FILTERS["br_netfilter_settings"](SYSCTLS, "/etc/sysctl.d/k8s.conf", "/etc/modules-load.d/k8s.conf")
+    assert good == {"ok": True, "errors": []}
+
+
+def test_plan_filter_turns_bad_settings_into_an_error_plan():
+    result = FILTERS["br_netfilter_plan"]({}, SYSCTLS, "/etc/sysctl.conf", "/etc/modules-load.d/k8s.conf")
+    assert result["invalid"] is True
+    assert result["errors"][0].startswith("Invalid settings: the sysctl file must be a file directly in /etc/sysctl.d")
+
+
+def test_live_values_flatten_a_registered_sysctl_live_result():
+    registered = {"changed": True, "values": {"net.ipv4.ip_forward": {"before": "0", "after": "1"}}}
+    assert _live_values(registered) == {"net.ipv4.ip_forward": "1"}
+    assert _live_values({"skipped": True, "changed": False}) == {}
+    assert _live_values({"net.ipv4.ip_forward": "1"}) == {"net.ipv4.ip_forward": "1"}
+    assert _live_values(None) == {}
