@@ -11,8 +11,8 @@ host count, forks value and strategy it runs, in alternating rounds:
 * ``probe``: ``tests/bench/probe_style.yml``, modinfo/sysctl/ip_forward/stat as separate tasks, the way common
   node-prep roles check br_netfilter.
 
-It reports wall time, time per host, the controller's peak memory (the ansible-playbook process's VmHWM, and the
-peak RSS summed over its whole process tree, which with the local connection also holds the module processes),
+It reports wall time, time per host, CPU time, the controller's peak memory (the ansible-playbook process's VmHWM,
+and the peak PSS summed over its whole process tree: forks and, with the local connection, the module processes),
 the ratios audit/ping and probe/audit, and the load average before and after, since the machine is shared.
 
   python tests/bench/bench_audit.py --hosts 50,200 --forks 25 --strategy linear
@@ -54,10 +54,13 @@ def write_inventory(directory, hosts, interpreter):
     return path
 
 
-def _tree_rss_kib(root_pid):
-    """Sum of VmRSS over root_pid and all its descendants, and root_pid's own VmHWM."""
+def _tree_memory_kib(root_pid):
+    """(RSS sum, PSS sum) over root_pid and its descendants, and root_pid's own VmHWM, in KiB.
+
+    Forked workers share most pages with the controller, so the RSS sum counts them many times; PSS splits every
+    shared page among the processes that map it, so the PSS sum is what the tree really occupies.
+    """
     children = {}
-    rss = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -65,17 +68,23 @@ def _tree_rss_kib(root_pid):
             with open("/proc/%s/stat" % name) as handle:
                 stat = handle.read()
             ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            with open("/proc/%s/statm" % name) as handle:
-                pages = int(handle.read().split()[1])
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(ppid, []).append(int(name))
-        rss[int(name)] = pages * (os.sysconf("SC_PAGE_SIZE") // 1024)
-    total, stack = 0, [root_pid]
+    rss = pss = 0
+    stack = [root_pid]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
         stack.extend(children.get(pid, ()))
+        try:
+            with open("/proc/%d/smaps_rollup" % pid) as handle:
+                for line in handle:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except (OSError, ValueError):
+            continue
     hwm = 0
     try:
         with open("/proc/%d/status" % root_pid) as handle:
@@ -84,20 +93,21 @@ def _tree_rss_kib(root_pid):
                     hwm = int(line.split()[1])
     except OSError:
         pass
-    return total, hwm
+    return rss, pss, hwm
 
 
 class MemorySampler(threading.Thread):
-    def __init__(self, pid, interval=0.1):
+    def __init__(self, pid, interval=0.25):
         super(MemorySampler, self).__init__(daemon=True)
         self.pid, self.interval = pid, interval
-        self.peak_tree_kib = self.peak_main_kib = 0
+        self.peak_tree_kib = self.peak_tree_pss_kib = self.peak_main_kib = 0
         self.stopped = threading.Event()
 
     def run(self):
         while not self.stopped.is_set():
-            tree, hwm = _tree_rss_kib(self.pid)
-            self.peak_tree_kib = max(self.peak_tree_kib, tree)
+            rss, pss, hwm = _tree_memory_kib(self.pid)
+            self.peak_tree_kib = max(self.peak_tree_kib, rss)
+            self.peak_tree_pss_kib = max(self.peak_tree_pss_kib, pss)
             self.peak_main_kib = max(self.peak_main_kib, hwm)
             self.stopped.wait(self.interval)
 
@@ -132,7 +142,7 @@ def run_playbook(name, inventory, forks, strategy, workdir):
     if name == "audit" and "HOST " not in text:
         raise SystemExit("the audit printed no table; log %s" % log_path)
     return {"seconds": elapsed, "cpu_seconds": cpu, "peak_main_mib": sampler.peak_main_kib / 1024.0,
-            "peak_tree_mib": sampler.peak_tree_kib / 1024.0}
+            "peak_tree_mib": sampler.peak_tree_kib / 1024.0, "peak_tree_pss_mib": sampler.peak_tree_pss_kib / 1024.0}
 
 
 def _median(values):
@@ -189,6 +199,7 @@ def main(argv=None):
                             "cpu_seconds": round(_median([value["cpu_seconds"] for value in values]), 2),
                             "peak_main_mib": round(max(value["peak_main_mib"] for value in values), 1),
                             "peak_tree_mib": round(max(value["peak_tree_mib"] for value in values), 1),
+                            "peak_tree_pss_mib": round(max(value["peak_tree_pss_mib"] for value in values), 1),
                         }
                     if "audit" in runs and "ping" in runs:
                         entry["audit_over_ping"] = round(entry["audit"]["seconds"] / entry["ping"]["seconds"], 2)
@@ -219,7 +230,7 @@ def main(argv=None):
         summary["cpus"], summary["load_before"], summary["load_after"]))
     print("%-6s %-6s %-8s %-20s %-20s %-20s %-11s %-12s %-15s %-9s %s" % (
         "hosts", "forks", "strategy", "audit s (ms/host)", "ping s (ms/host)", "probe s (ms/host)",
-        "audit/ping", "probe/audit", "CPU a/p, p/a", "audit CPU", "audit peak MiB main/tree"))
+        "audit/ping", "probe/audit", "CPU a/p, p/a", "audit CPU", "audit peak MiB main/tree PSS"))
     met = True
     for entry in results:
         def cell(name):
@@ -238,7 +249,7 @@ def main(argv=None):
             "-" if ratio_ping is None else "%.2f" % ratio_ping, "-" if ratio_probe is None else "%.2f" % ratio_probe,
             cpu_ratios, "-" if "audit" not in entry else "%.1f s" % entry["audit"]["cpu_seconds"],
             "-" if "audit" not in entry else "%.0f / %.0f" % (entry["audit"]["peak_main_mib"],
-                                                              entry["audit"]["peak_tree_mib"])))
+                                                              entry["audit"]["peak_tree_pss_mib"])))
     print("targets: audit/ping <= %.1f, probe/audit >= %.1f: %s" % (
         TARGET_AUDIT_OVER_PING, TARGET_PROBE_OVER_AUDIT, "met" if met else "NOT met"))
     print("details: %s" % os.path.join(args.output, "bench-audit.json"))
