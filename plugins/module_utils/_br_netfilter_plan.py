@@ -581,6 +581,10 @@ def verify_br_netfilter(plan, facts, live=None):
         failures.append("br_netfilter_facts reports ready_after_reboot=false: %s" % _problem_summary(facts))
     if failures:
         summary = "Verification failed on this host: " + " | ".join(failures)
+        if plan["context"] == "container":
+            summary += (" | Inside a container nothing can be changed from here: the host (modules, bridge keys) "
+                        "or the container runtime (per-namespace keys, e.g. podman run --sysctl "
+                        "net.ipv4.ip_forward=1) must provide these.")
     else:
         summary = "Verified: br_netfilter %s; %s" % (facts["state"], ", ".join(
             "%s = %s" % (key, value) for key, value in sorted(plan["promised"].items())) or "no sysctl managed")

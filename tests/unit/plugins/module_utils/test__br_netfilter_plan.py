@@ -219,6 +219,7 @@ def test_container_with_builtin_host_module_changes_nothing_and_checks_live_valu
     verdict = verify_br_netfilter(result, facts)
     assert verdict["ok"] is False
     assert "net.ipv4.ip_forward is 0 now, promised 1" in verdict["failures"]
+    assert "the container runtime" in verdict["summary"]
 
 
 # -- bad input --------------------------------------------------------------------
