@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from . import images, qemu
 from .common import VMError, log
@@ -29,9 +30,13 @@ def vmctl(argv=None) -> int:
     p_ssh = sub.add_parser("ssh", help="run a command in NAME (vmctl ssh NAME -- cmd ...)")
     p_ssh.add_argument("name")
     p_ssh.add_argument("command", nargs=argparse.REMAINDER)
-    p_reboot = sub.add_parser("reboot", help="real reboot; waits for a new boot_id")
-    p_reboot.add_argument("name")
+    p_reboot = sub.add_parser("reboot", help="real reboot (several VMs at once); waits for each new boot_id")
+    p_reboot.add_argument("names", nargs="+")
     p_reboot.add_argument("--method", choices=("guest", "cold"), default=os.environ.get("NODEPREP_VM_REBOOT", "guest"))
+    p_copy = sub.add_parser("copy-in", help="copy a host directory into NAME (tar over ssh)")
+    p_copy.add_argument("name")
+    p_copy.add_argument("src")
+    p_copy.add_argument("dest")
     p_info = sub.add_parser("info", help="print the VM record as JSON")
     p_info.add_argument("name")
     p_console = sub.add_parser("console", help="print the tail of NAME's console log")
@@ -63,7 +68,9 @@ def vmctl(argv=None) -> int:
         vm = qemu.load(args.name)
         os.execvp("ssh", [*qemu.ssh_base(vm), *command])
     elif args.cmd == "reboot":
-        qemu.reboot(args.name, args.method)
+        qemu.reboot_all(args.names, args.method)
+    elif args.cmd == "copy-in":
+        qemu.copy_in(qemu.load(args.name), Path(args.src), args.dest)
     elif args.cmd == "info":
         vm = qemu.load(args.name)
         vm["running"] = qemu.is_running(vm)
@@ -112,8 +119,15 @@ def main(entry: str) -> int:
         if entry == "run-vm-tier":
             from . import tier  # pylint: disable=import-outside-toplevel
             return tier.main(sys.argv[1:])
+        if entry == "make-apt-repo":
+            from . import aptrepo  # pylint: disable=import-outside-toplevel
+            return aptrepo.main(sys.argv[1:])
+        if entry == "capture-state":
+            from . import capture  # pylint: disable=import-outside-toplevel
+            return capture.main(sys.argv[1:])
         if entry not in ("vmctl", "build-image"):
-            print(f"usage: python3 -m nodeprep_vm vmctl|build-image|run-vm-tier ARGS...", file=sys.stderr)
+            print("usage: python3 -m nodeprep_vm vmctl|build-image|run-vm-tier|make-apt-repo|capture-state ARGS...",
+                  file=sys.stderr)
             return 2
         return {"vmctl": vmctl, "build-image": build_image}[entry](sys.argv[1:])
     except VMError as exc:

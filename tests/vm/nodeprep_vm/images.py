@@ -52,7 +52,10 @@ IMAGES = {
     },
 }
 
-KERNEL_CMDLINE = "root=/dev/vda rw rootfstype=ext4 console=ttyS0,115200 panic=-1"
+# tsc=reliable: under TCG the TSC comes from the host clock and is consistent across vCPUs, but on a
+# loaded host the clocksource watchdog declares it unstable and switches to the HPET, whose every read
+# is an emulated MMIO access (measured: "clocksource: Switched to clocksource hpet" under load).
+KERNEL_CMDLINE = "root=/dev/vda rw rootfstype=ext4 console=ttyS0,115200 panic=-1 tsc=reliable"
 
 # Files baked into every base image (path -> content).
 NETWORKD_NIC = """\
@@ -227,6 +230,12 @@ def _bake(root: Path) -> None:
     auth.chmod(0o600)
     run(["systemctl", f"--root={root}", "enable", *ENABLE_UNITS], capture=True)
     run(["systemctl", f"--root={root}", "mask", *MASK_UNITS], capture=True)
+    # The VM has no way out (slirp restrict=on): no archive in the apt sources, so `apt-get update`
+    # succeeds with whatever local repository a test adds (tests/vm/make-apt-repo).
+    (root / "etc/apt/sources.list").write_text(
+        "# nodeprep VM test bed: no network. Add a local repository (tests/vm/make-apt-repo).\n", encoding="utf-8")
+    for extra in (root / "etc/apt/sources.list.d").glob("*"):
+        extra.unlink()
     # Nothing was downloaded for use inside the VM; keep the image small.
     for leftover in (root / "var/cache/apt/archives").glob("*.deb"):
         leftover.unlink()
@@ -273,7 +282,7 @@ def _build_layer(name: str, spec: dict, tmp: Path) -> dict:
                  disk_path=tmp / "disk.qcow2")
     try:
         # Resolve against the image's own dpkg status, as a user's apt on that host would.
-        status.write_text(qemu.ssh_output(vm, ["cat", "/var/lib/dpkg/status"]), encoding="utf-8")
+        status.write_text(qemu.ssh_check(vm, ["cat", "/var/lib/dpkg/status"]), encoding="utf-8")
         started = time.monotonic()
         files = download_debs(spec["suite"], spec["packages"], status, debs)
         download_s = time.monotonic() - started
@@ -285,7 +294,7 @@ def _build_layer(name: str, spec: dict, tmp: Path) -> dict:
         ], timeout=900)
         qemu.ssh_check(vm, ["rm", "-rf", "/var/tmp/nodeprep-debs"])
         installed = _dpkg_versions_from_text(
-            qemu.ssh_output(vm, ["cat", "/var/lib/dpkg/status"]), spec["packages"])
+            qemu.ssh_check(vm, ["cat", "/var/lib/dpkg/status"]), spec["packages"])
         install_s = time.monotonic() - started
         for pkg, prefix in spec.get("expect", {}).items():
             if not (installed.get(pkg) or "").startswith(prefix):
@@ -327,6 +336,7 @@ def apt_options(workdir: Path, status: Path) -> list:
         "-o", "APT::Architectures::=amd64",
         "-o", "APT::Install-Recommends=false",
         "-o", "Debug::NoLocking=true",
+        "-o", "APT::Sandbox::User=root",  # _apt cannot write into our private 0700 dirs
         "-o", "Acquire::Languages=none",
     ]
 
@@ -355,8 +365,10 @@ def download_debs(suite: str, packages, status: Path, dest: Path) -> list:
 
 
 def prune() -> list:
-    """Delete cached images whose key is no longer current; return what was removed."""
+    """Delete cached images whose key is no longer current and that no VM record uses; return them."""
     current = {f"{name}-{image_key(name)}" for name in IMAGES}
+    for record in (cache_dir() / "vms").glob("*/vm.json"):
+        current.add(Path(json.loads(record.read_text(encoding="utf-8"))["image_dir"]).name)
     removed = []
     for path in images_dir().iterdir():
         if path.is_dir() and not path.name.startswith(".tmp-") and path.name not in current:

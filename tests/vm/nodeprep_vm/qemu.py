@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -93,10 +95,12 @@ def machine_args(image_path: Path, meta: dict) -> list:
 def qemu_command(vm: dict, *, incoming: str | None = None) -> list:
     vdir = Path(vm["dir"])
     image_path = Path(vm["image_dir"])
-    cmd = [QEMU, "-name", f"nodeprep-{vm['name']}", *machine_args(image_path, image_meta(vm["image"]))]
+    # The image this VM was created from, even if the image's key has moved on since.
+    meta = json.loads((image_path / "meta.json").read_text(encoding="utf-8"))
+    cmd = [QEMU, "-name", f"nodeprep-{vm['name']}", *machine_args(image_path, meta)]
     cmd += [
         "-drive", f"file={vm['disk']},if=virtio,format=qcow2,cache=unsafe,discard=unmap",
-        "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{vm['port']}-:22",
+        "-netdev", f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{vm['port']}-:22",
         "-chardev", f"file,id=con0,path={vdir / 'console.log'},append=on",
         "-serial", "chardev:con0",
         "-qmp", f"unix:{vdir / 'qmp.sock'},server=on,wait=off",
@@ -162,11 +166,16 @@ def _owner() -> dict:
 
 def owner_alive(vm: dict) -> bool:
     owner = vm.get("owner") or {}
-    return bool(owner.get("pid")) and _proc_start_time(owner["pid"]) == owner.get("start")
+    if not owner.get("pid"):
+        return False
+    start = _proc_start_time(owner["pid"])
+    return start is not None and start == owner.get("start")
 
 
 def _reap(pid: int) -> None:
     """Collect our own exited child, if it is ours; harmless otherwise."""
+    if not pid:
+        return
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
@@ -270,7 +279,6 @@ def ssh_base(vm: dict) -> list:
 
 
 def ssh_run(vm: dict, argv, *, timeout: float = 300, input_text: str | None = None):
-    import shlex  # pylint: disable=import-outside-toplevel
     remote = " ".join(shlex.quote(str(a)) for a in argv)
     return run([*ssh_base(vm), remote], check=False, capture=True, timeout=timeout, input_text=input_text)
 
@@ -283,14 +291,10 @@ def ssh_check(vm: dict, argv, *, timeout: float = 300) -> str:
     return proc.stdout
 
 
-def ssh_output(vm: dict, argv, *, timeout: float = 300) -> str:
-    return ssh_check(vm, argv, timeout=timeout)
-
-
 def copy_in(vm: dict, src: Path, dest: str) -> None:
     """Copy a host directory into the VM (tar over ssh; no scp/sftp needed)."""
     tar = subprocess.Popen(["tar", "-C", str(src), "-cf", "-", "."], stdout=subprocess.PIPE)
-    remote = f"mkdir -p {dest} && tar -C {dest} -xf -"
+    remote = f"mkdir -p {shlex.quote(dest)} && tar -C {shlex.quote(dest)} -xf -"
     proc = subprocess.run([*ssh_base(vm), remote], stdin=tar.stdout, capture_output=True, text=True,
                           timeout=600, check=False)
     tar.stdout.close()
@@ -316,7 +320,12 @@ def wait_ssh(vm: dict, *, timeout: float, not_boot_id: str | None = None) -> str
         if boot_id and boot_id != not_boot_id:
             return boot_id
         return None
-    return wait_until(ready, timeout=timeout, interval=1.0, what=f"SSH on VM {vm['name']} (port {vm['port']})")
+    try:
+        return wait_until(ready, timeout=timeout, interval=1.0, what=f"SSH on VM {vm['name']} (port {vm['port']})")
+    except VMError as exc:
+        if "died while booting" in str(exc):
+            raise
+        raise VMError(f"{exc}\n{console_tail(vm['name'])}") from exc
 
 
 def wait_system_running(vm: dict, timeout: float = 300) -> str:
@@ -435,11 +444,38 @@ def up(name: str, image: str, *, restore: bool | None = None, disk_backing: Path
 
 
 def _write_ssh_config(vm: dict) -> None:
-    opts = dict(zip(SSH_OPTIONS[1::2], [None] * (len(SSH_OPTIONS) // 2)))
+    """vms/<name>/ssh_config, for `ssh -F ... NAME` or testinfra's --ssh-config."""
     lines = [f"Host {vm['name']}", "  HostName 127.0.0.1", f"  Port {vm['port']}", "  User root",
              f"  IdentityFile {vm['key']}"]
-    lines += [f"  {opt.replace('=', ' ', 1)}" for opt in opts]
+    lines += [f"  {opt.replace('=', ' ', 1)}" for opt in SSH_OPTIONS[1::2]]
     (Path(vm["dir"]) / "ssh_config").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _request(vm: dict, action: str, boot_id: str | None, timeout: float = 300) -> None:
+    """Ask the guest to reboot/poweroff until it has accepted (bounded).
+
+    On a starved host one SSH round trip can outlast any fixed timeout, and a request that timed
+    out may never have reached systemd. So: probe first; while the guest answers with its old
+    boot_id, send `systemctl ACTION` until it returns 0. A guest that answers with another boot_id
+    has already rebooted; one that does not answer is looked at again (never re-triggered blindly,
+    which could reboot the next boot a second time).
+    """
+    deadline = time.monotonic() + timeout
+    current = boot_id
+    while time.monotonic() < deadline and is_running(vm):
+        current = _probe_boot_id(vm)
+        if current is None:
+            time.sleep(1)
+            continue
+        if boot_id and current != boot_id:
+            return
+        try:
+            if ssh_run(vm, ["systemctl", action, "--no-block"], timeout=120).returncode == 0:
+                return
+        except subprocess.TimeoutExpired:
+            pass
+    if is_running(vm) and current is not None:
+        raise VMError(f"VM {vm['name']} did not accept `systemctl {action}` within {timeout:.0f}s")
 
 
 def poweroff(vm: dict, timeout: float = SHUTDOWN_TIMEOUT) -> bool:
@@ -447,9 +483,9 @@ def poweroff(vm: dict, timeout: float = SHUTDOWN_TIMEOUT) -> bool:
     if not is_running(vm):
         return True
     try:
-        ssh_run(vm, ["systemctl", "poweroff", "--no-block"], timeout=30)
-    except subprocess.TimeoutExpired:
-        pass
+        _request(vm, "poweroff", vm.get("boot_id"), timeout=timeout)
+    except VMError:
+        return False
     try:
         wait_until(lambda: not is_running(vm), timeout=timeout, interval=0.2, what=f"VM {vm['name']} to power off")
     except VMError:
@@ -470,10 +506,7 @@ def reboot(name: str, method: str = "guest") -> dict:
     old = _probe_boot_id(vm) or vm.get("boot_id")
     started = time.monotonic()
     if method == "guest":
-        try:
-            ssh_run(vm, ["systemctl", "reboot", "--no-block"], timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
+        _request(vm, "reboot", old)
     elif method == "cold":
         if not poweroff(vm):
             raise VMError(f"VM {name} did not power off within {SHUTDOWN_TIMEOUT:.0f}s\n{console_tail(name)}")
@@ -486,6 +519,25 @@ def reboot(name: str, method: str = "guest") -> dict:
     _save(vm)
     log(f"VM {name} rebooted ({method}) in {time.monotonic() - started:.1f}s")
     return vm
+
+
+def reboot_all(names, method: str = "guest") -> None:
+    """Reboot several VMs at once (each waits on its own); raise if any failed."""
+    errors = {}
+
+    def one(name):
+        try:
+            reboot(name, method)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            errors[name] = exc
+
+    threads = [threading.Thread(target=one, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise VMError("; ".join(f"{name}: {exc}" for name, exc in errors.items()))
 
 
 def down(name: str, *, force: bool = False, quiet: bool = False) -> None:

@@ -23,7 +23,9 @@ from .common import VMError, cache_dir, log
 REPO = Path(__file__).resolve().parents[3]
 SCENARIOS = REPO / "extensions" / "molecule"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-STEP = re.compile(r"(?P<scenario>\S+) ➜ (?P<step>[a-z_]+): (?P<what>Executing|Executed: (?P<result>\w+))")
+# "scenario ➜ step: Executing" (colour) or "[scenario > step] Executing" (NO_COLOR).
+STEP = re.compile(r"\[?(?P<scenario>[^\s\[]+) (?:➜|>) (?P<step>[a-z_]+)(?:\]|:) "
+                  r"(?P<what>Executing|Executed: (?P<result>\w+))")
 IMAGE_LINE = re.compile(r"^\s+image:\s*['\"]?(?P<image>[A-Za-z0-9_.-]+)")
 
 
@@ -57,7 +59,8 @@ def prepare_environment() -> dict:
         link.symlink_to(REPO)
     env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(REPO / "build" / "collections"))
     env["NODEPREP_VM_OWNER"] = str(os.getpid())
-    env.update(NO_COLOR="1", PY_COLORS="0", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    # Unbuffered, so each molecule step is timed when it happens, not when a pipe buffer fills.
+    env.update(NO_COLOR="1", PY_COLORS="0", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", PYTHONUNBUFFERED="1")
     return env
 
 
@@ -130,6 +133,11 @@ def main(argv=None) -> int:
     tier_start = time.monotonic()
     subprocess.run([str(REPO / "tests" / "vm" / "install-host-deps")], check=True)
     env = prepare_environment()
+    # The harness's own host-side tests first: a broken harness should not cost a VM boot to find out.
+    selftest = subprocess.run(["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", str(REPO / "tests/vm/tests")],
+                              cwd=REPO, env=env, check=False)
+    if selftest.returncode != 0:
+        raise VMError("the VM test bed's self-tests (tests/vm/tests) failed")
     stale = qemu.cleanup()
     if stale:
         log(f"stopped leftover VMs: {' '.join(stale)}")

@@ -69,7 +69,8 @@ def test_br_netfilter_loaded_shows_six_keys_all_one(host):
 
 
 def test_unloading_br_netfilter_removes_the_whole_bridge_dir(host):
-    host.run_expect([0], "modprobe -r br_netfilter")
+    # rmmod, not modprobe -r: that would also unload bridge (deleting the bridge device with it).
+    host.run_expect([0], "rmmod br_netfilter")
     view = kernel(host)
     assert not view.sysfs and not view.in_proc_modules
     # The bridge device and the bridge module are still there, yet the directory goes with br_netfilter:
