@@ -17,7 +17,7 @@ description:
   - Reads every value back after writing and fails when the kernel did not take it.
   - Values compare as whitespace-separated words, so V(1) equals C("1") and C("4096 87380") equals C("4096  87380").
 author:
-  - nodeprep.netfilter developers
+  - nodeprep.netfilter developers (!UNKNOWN)
 extends_documentation_fragment:
   - nodeprep.netfilter._attributes
   - nodeprep.netfilter._attributes.platform_linux
