@@ -290,7 +290,9 @@ def _build_layer(name: str, spec: dict, tmp: Path) -> dict:
         qemu.copy_in(vm, debs, "/var/tmp/nodeprep-debs")
         qemu.ssh_check(vm, [
             "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
-            "--no-install-recommends", "--no-download", *[f"/var/tmp/nodeprep-debs/{f.name}" for f in files],
+            # No --no-download: with it, apt 3.0.3 fails on local .debs ("Internal Error, Pathname to install is
+            # not absolute"); the image has no package lists, so apt cannot download anything anyway.
+            "--no-install-recommends", *[f"/var/tmp/nodeprep-debs/{f.name}" for f in files],
         ], timeout=900)
         qemu.ssh_check(vm, ["rm", "-rf", "/var/tmp/nodeprep-debs"])
         installed = _dpkg_versions_from_text(
