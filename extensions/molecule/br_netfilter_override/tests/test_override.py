@@ -12,7 +12,7 @@ KEYS = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tabl
 
 
 def promised(host):
-    return json.loads(host.file("/var/lib/nodeprep-test/promised.json").content_string)
+    return json.loads(host.file("/var/lib/nodeprep-promised.json").content_string)
 
 
 def test_the_role_promised_the_overriding_value(host):
