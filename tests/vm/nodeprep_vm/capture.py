@@ -102,7 +102,7 @@ json.dump({"release": release, "entries": out}, sys.stdout)
 def capture(vm: dict) -> dict:
     args = json.dumps([list(PATHS), EXCERPTS, list(SYSFS_KEEP)])
     remote = ["python3", "-c", GUEST_SCRIPT, args]
-    return json.loads(qemu.ssh_check(vm, remote, timeout=120))
+    return json.loads(qemu.ssh_check(vm, remote, timeout=300))
 
 
 def write_tree(data: dict, out: Path) -> int:
@@ -145,20 +145,29 @@ def main(argv=None) -> int:
     data = capture(vm)
     tmp = args.outdir.with_name(f".{args.outdir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        count = _write_all(vm, data, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    tmp.rename(args.outdir)
+    log(f"captured {count} files from {vm['name']} ({data['release']}) into {args.outdir}")
+    return 0
+
+
+def _write_all(vm: dict, data: dict, tmp: Path) -> int:
     count = write_tree(data, tmp)
     side = tmp / "_capture"
     side.mkdir()
     saved = []
     for tool in ("iptables-save", "ip6tables-save", "iptables-legacy-save", "ip6tables-legacy-save"):
-        proc = qemu.ssh_run(vm, ["sh", "-c", f"command -v {tool} >/dev/null && {tool}"], timeout=60)
+        proc = qemu.ssh_run(vm, ["sh", "-c", f"command -v {tool} >/dev/null && {tool}"], timeout=300)
         if proc.returncode == 0:
             (side / f"{tool}.txt").write_text(proc.stdout, encoding="utf-8")
             saved.append(tool)
-    version = qemu.ssh_run(vm, ["iptables", "--version"], timeout=30).stdout.strip()
+    version = qemu.ssh_run(vm, ["iptables", "--version"], timeout=300).stdout.strip()
     meta = {"vm": vm["name"], "image": vm["image"], "kernel_release": data["release"], "iptables": version,
             "captured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": count, "iptables_dumps": saved,
             "excerpts": {k: v for k, v in EXCERPTS.items()}, "tool": "tests/vm/capture-state"}
     (side / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.rename(args.outdir)
-    log(f"captured {count} files from {vm['name']} ({data['release']}) into {args.outdir}")
-    return 0
+    return count

@@ -107,15 +107,21 @@ MASK_UNITS = (
 
 
 def image_key(name: str) -> str:
-    """Content key: the spec, the recipe (baked files, units, kernel command line), the source of
-    the build functions, the SSH public key and the parent's key. Other edits of this file
-    (docs, the driver) do not rebuild images."""
+    """Content key: the spec, the recipe (a base's baked files, units, kernel command line), the
+    source of the functions that build this kind of image, the SSH public key and a layer's parent
+    key. Other edits (docs, the driver, the other kind's builder) do not rebuild images."""
     spec = spec_of(name)
-    parent = image_key(spec["parent"]) if spec["kind"] == "layer" else ""
-    recipe = json.dumps({"baked": BAKED_FILES, "enable": ENABLE_UNITS, "mask": MASK_UNITS,
-                         "cmdline": KERNEL_CMDLINE, "disk": DISK_SIZE, "mirror": MIRROR}, sort_keys=True)
-    source = "".join(inspect.getsource(fn) for fn in (
-        _build_base, _bake, _copy_boot_files, _build_layer, download_debs, apt_options))
+    if spec["kind"] == "layer":
+        # A layer follows its parent and its own build code; editing it does not rebuild the bases.
+        parent = image_key(spec["parent"])
+        recipe = MIRROR
+        builders = (_build_layer, download_debs, apt_options)
+    else:
+        parent = ""
+        recipe = json.dumps({"baked": BAKED_FILES, "enable": ENABLE_UNITS, "mask": MASK_UNITS,
+                             "cmdline": KERNEL_CMDLINE, "disk": DISK_SIZE, "mirror": MIRROR}, sort_keys=True)
+        builders = (_build_base, _bake, _copy_boot_files)
+    source = "".join(inspect.getsource(fn) for fn in builders)
     pub = ssh_key().with_suffix(".pub").read_text(encoding="utf-8")
     return sha256_text(BUILDER_VERSION, json.dumps(spec, sort_keys=True), recipe, source, parent, pub)[:16]
 

@@ -146,7 +146,8 @@ def is_running(vm: dict) -> bool:
 
 def _owner() -> dict:
     """Which process this VM belongs to: $NODEPREP_VM_OWNER (the tier runner sets it), else the
-    nearest molecule ancestor, else our parent. A VM whose owner is gone is a leftover."""
+    nearest molecule ancestor. A VM whose owner is gone is a leftover. A VM started by hand has no
+    owner ({}) and is only stopped by `vmctl down` or `vmctl cleanup --all`."""
     pid = int(os.environ.get("NODEPREP_VM_OWNER", "0") or 0)
     if not pid:
         cur = os.getppid()
@@ -160,8 +161,7 @@ def _owner() -> dict:
                 pid = cur
                 break
             cur = int(stat.rsplit(")", 1)[1].split()[1])
-    pid = pid or os.getppid()
-    return {"pid": pid, "start": _proc_start_time(pid)}
+    return {"pid": pid, "start": _proc_start_time(pid)} if pid else {}
 
 
 def owner_alive(vm: dict) -> bool:
@@ -599,7 +599,7 @@ def cleanup(*, everything: bool = False) -> list:
             continue
         record = path / "vm.json"
         vm = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
-        if everything or not vm or ("owner" in vm and not owner_alive(vm)):
+        if everything or not vm or (vm.get("owner") and not owner_alive(vm)):
             down(path.name, force=True, quiet=True)
             names.append(path.name)
     return names
