@@ -168,6 +168,6 @@ def _write_all(vm: dict, data: dict, tmp: Path) -> int:
     version = qemu.ssh_run(vm, ["iptables", "--version"], timeout=300).stdout.strip()
     meta = {"vm": vm["name"], "image": vm["image"], "kernel_release": data["release"], "iptables": version,
             "captured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": count, "iptables_dumps": saved,
-            "excerpts": {k: v for k, v in EXCERPTS.items()}, "tool": "tests/vm/capture-state"}
+            "excerpts": dict(EXCERPTS), "tool": "tests/vm/capture-state"}
     (side / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return count

@@ -268,7 +268,7 @@ def _dpkg_versions(status: Path, names) -> dict:
         fields = {}
         for line in stanza.splitlines():
             if line and not line[0].isspace() and ":" in line:
-                key, _, value = line.partition(":")
+                key, _sep, value = line.partition(":")
                 fields[key] = value.strip()
         if fields.get("Package") in wanted and fields.get("Status", "").endswith(" installed"):
             found[fields["Package"]] = fields.get("Version")

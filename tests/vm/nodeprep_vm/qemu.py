@@ -375,6 +375,7 @@ def ensure_state(image: str) -> Path:
             # Settle: nothing left starting, page cache and journal flushed.
             ssh_check(vm, ["sync"])
             _qmp(vm, "migrate", uri=f"exec:cat > {tmp / 'state.bin'}")
+
             def migrated():
                 status = _qmp(vm, "query-migrate").get("status")
                 if status == "failed":

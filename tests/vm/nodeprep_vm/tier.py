@@ -104,7 +104,7 @@ def failure_report(result: dict, started_at: float) -> str:
     lines += output[-80:]
     prefix = re.sub(r"[^A-Za-z0-9_.-]", "_", name) + "-"
     consoles = [p for p in sorted(qemu.logs_dir().glob(f"{prefix}*.console.log")) if p.stat().st_mtime >= started_at]
-    consoles += [p for p in sorted(qemu.vms_dir().glob(f"{prefix}*/console.log"))]
+    consoles += sorted(qemu.vms_dir().glob(f"{prefix}*/console.log"))
     if not consoles:
         lines.append("(no console log of this scenario's VMs)")
     for path in consoles:
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
     failed = [r for r in results if not r["ok"]]
     print(f"\nVM tier summary (images/states {prep_s:.1f}s, total {time.monotonic() - tier_start:.1f}s):")
     for result in results:
-        steps = " ".join(f"{step}={sec:.0f}s" for step, sec, _ in result["steps"])
+        steps = " ".join(f"{step}={sec:.0f}s" for step, sec, _result in result["steps"])
         print(f"  {'ok  ' if result['ok'] else 'FAIL'} {result['name']:<24} {result['seconds']:6.1f}s  {steps}")
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed or len(results) < len(names) else 0
