@@ -41,7 +41,7 @@ help:
 	@echo "make audit      audit localhost (INVENTORY=path for other hosts); exits non-zero when a host is not ready"
 	@echo "make test       every test tier: units, sanity, lint, integration, VM tier (what CI runs)"
 	@echo "make test-fast  every tier but the VM tier"
-	@echo "make units | sanity | lint | integration | integration-dockerd | test-vm | bench-facts"
+	@echo "make units | sanity | lint | integration | integration-dockerd | test-browser | test-ee | test-vm | bench | bench-facts"
 
 # ---------------------------------------------------------------- toolchain
 
@@ -94,7 +94,7 @@ tools: $(VENV)/.installed $(VENV312)/.installed $(DEPS_STAMP) collection-link an
 
 .PHONY: test test-fast
 test: test-fast test-vm
-test-fast: units changelog-lint lint sanity integration integration-dockerd
+test-fast: units changelog-lint lint sanity integration integration-dockerd test-browser test-ee
 
 # pytest exits 5 when it collects nothing; make treats that as the failure it is.
 .PHONY: units
@@ -130,6 +130,16 @@ integration-dockerd: tools ansible-test-tree integration-host-deps
 	cd $(ANSIBLE_TEST_COLLECTION) && PATH=$(VENV)/bin:$$PATH $(VENV)/bin/ansible-test integration docker_iptables_audit_dockerd \
 	  --allow-destructive --venv --python 3.11 --color no
 
+# The audit report on a mixed local fleet, opened in Debian's headless Chromium (artifacts in tests/output/browser/).
+.PHONY: test-browser
+test-browser: tools
+	bash tests/browser/run
+
+# execution-environment.yml validated with ansible-builder, and the shipped tarball audited after an offline install.
+.PHONY: test-ee
+test-ee: tools
+	bash tests/ee/check
+
 .PHONY: test-vm
 test-vm: tools
 	bash tests/vm/run-vm-tier
@@ -141,6 +151,11 @@ audit: tools
 	$(VENV)/bin/ansible-playbook -i $(INVENTORY) nodeprep.netfilter.audit -e audit_fail_on=$(FAIL_ON)
 
 BENCH_HOSTS ?= 50
+# Audit playbook vs ping floor vs probe-style baseline on N local hosts (see tests/bench/README.md).
+.PHONY: bench
+bench: tools
+	$(VENV)/bin/python tests/bench/bench_audit.py --hosts 50,200 --forks 25 --strategy linear
+
 .PHONY: bench-facts
 bench-facts: tools
 	PYTHONPATH=$(COLLECTIONS) $(VENV)/bin/python tests/bench/bench_facts.py --hosts $(BENCH_HOSTS)
