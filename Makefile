@@ -140,9 +140,11 @@ test-browser: tools
 test-ee: tools
 	bash tests/ee/check
 
+# The scenarios CI runs, one after another (`tests/vm/run-vm-tier --list` shows every scenario and its images).
+VM_SCENARIOS ?= facts_kernel_states facts_blacklist fleet_audit k8s_node_trixie br_netfilter_bookworm
 .PHONY: test-vm
 test-vm: tools
-	bash tests/vm/run-vm-tier
+	bash tests/vm/run-vm-tier $(VM_SCENARIOS)
 
 # ---------------------------------------------------------------- operator entry points
 
