@@ -141,7 +141,7 @@ test-ee: tools
 	bash tests/ee/check
 
 # The scenarios CI runs, one after another (`tests/vm/run-vm-tier --list` shows every scenario and its images).
-VM_SCENARIOS ?= facts_kernel_states facts_blacklist fleet_audit k8s_node_trixie br_netfilter_bookworm
+VM_SCENARIOS ?= facts_kernel_states facts_boot facts_blacklist fleet_audit k8s_node_trixie br_netfilter_bookworm
 .PHONY: test-vm
 test-vm: tools
 	bash tests/vm/run-vm-tier $(VM_SCENARIOS)
