@@ -25,7 +25,7 @@ def _live_values(sysctl_live_result):
     """{key: after} from a registered nodeprep.netfilter.sysctl_live result (or an already flat dict)."""
     if not isinstance(sysctl_live_result, dict) or sysctl_live_result.get("skipped"):
         return {}
-    values = sysctl_live_result.get("values", sysctl_live_result)
+    values = sysctl_live_result.get("sysctls", sysctl_live_result)
     flat = {}
     for key, item in values.items():
         flat[key] = item.get("after") if isinstance(item, dict) else item

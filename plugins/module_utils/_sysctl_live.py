@@ -82,7 +82,7 @@ def validate_values(values):
 def apply_live(values, root="/", check_mode=False, missing="fail"):
     """Set each key to its value when it differs. Returns the result dict.
 
-    ``{"changed": bool, "values": {key: {"before", "after", "present", "changed"}},
+    ``{"changed": bool, "sysctls": {key: {"before", "after", "present", "changed"}},
     "diff": {"before": text, "after": text}}``. In check mode nothing is written
     and ``after`` is the value that would be set. ``missing='ignore'`` reports an
     absent key (``present: false``) instead of failing; it is never created.
@@ -114,7 +114,7 @@ def apply_live(values, root="/", check_mode=False, missing="fail"):
             after_lines.append("%s = %s\n" % (key, wanted))
     return {
         "changed": any(item["changed"] for item in results.values()),
-        "values": results,
+        "sysctls": results,
         "diff": {"before_header": "live kernel values", "after_header": "live kernel values",
                  "before": "".join(before_lines), "after": "".join(after_lines)},
     }

@@ -72,7 +72,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-values:
+sysctls:
   description: Per key, the value before and after, whether the key exists and whether it changed.
   returned: always
   type: dict
@@ -104,7 +104,7 @@ def main():
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     except SysctlLiveError as exc:
-        module.fail_json(msg=str(exc), values=exc.results,
+        module.fail_json(msg=str(exc), sysctls=exc.results,
                          changed=any(item.get("changed") for item in exc.results.values()))
     diff = result.pop("diff")
     if module._diff and result["changed"]:

@@ -27,7 +27,7 @@ def test_plan_filter_turns_bad_settings_into_an_error_plan():
 
 
 def test_live_values_flatten_a_registered_sysctl_live_result():
-    registered = {"changed": True, "values": {"net.ipv4.ip_forward": {"before": "0", "after": "1"}}}
+    registered = {"changed": True, "sysctls": {"net.ipv4.ip_forward": {"before": "0", "after": "1"}}}
     assert _live_values(registered) == {"net.ipv4.ip_forward": "1"}
     assert _live_values({"skipped": True, "changed": False}) == {}
     assert _live_values({"net.ipv4.ip_forward": "1"}) == {"net.ipv4.ip_forward": "1"}

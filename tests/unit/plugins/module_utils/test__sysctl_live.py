@@ -34,8 +34,8 @@ def test_differing_value_is_written_and_reported_with_a_diff(proc):
     root = proc({"net.ipv4.ip_forward": "0\n", "net.bridge.bridge-nf-call-iptables": "1\n"})
     result = apply_live({"net.ipv4.ip_forward": 1, "net.bridge.bridge-nf-call-iptables": "1"}, root=root)
     assert result["changed"] is True
-    assert result["values"]["net.ipv4.ip_forward"] == {"before": "0", "after": "1", "present": True, "changed": True}
-    assert result["values"]["net.bridge.bridge-nf-call-iptables"]["changed"] is False
+    assert result["sysctls"]["net.ipv4.ip_forward"] == {"before": "0", "after": "1", "present": True, "changed": True}
+    assert result["sysctls"]["net.bridge.bridge-nf-call-iptables"]["changed"] is False
     assert read_value(root, "net.ipv4.ip_forward") == "1"
     assert result["diff"]["before"] == "net.ipv4.ip_forward = 0\n"
     assert result["diff"]["after"] == "net.ipv4.ip_forward = 1\n"
@@ -50,7 +50,7 @@ def test_equal_values_change_nothing(proc):
 def test_check_mode_reports_without_writing(proc):
     root = proc({"net.ipv4.ip_forward": "0\n"})
     result = apply_live({"net.ipv4.ip_forward": 1}, root=root, check_mode=True)
-    assert result["changed"] is True and result["values"]["net.ipv4.ip_forward"]["after"] == "1"
+    assert result["changed"] is True and result["sysctls"]["net.ipv4.ip_forward"]["after"] == "1"
     assert read_value(root, "net.ipv4.ip_forward") == "0"
 
 
@@ -61,7 +61,7 @@ def test_missing_key_fails_with_a_hint_or_is_reported(proc):
     assert str(excinfo.value) == "net.bridge.bridge-nf-call-iptables does not exist in /proc/sys (load br_netfilter first)"
     result = apply_live({"net.bridge.bridge-nf-call-iptables": 1}, root=root, missing="ignore")
     assert result["changed"] is False
-    assert result["values"]["net.bridge.bridge-nf-call-iptables"]["present"] is False
+    assert result["sysctls"]["net.bridge.bridge-nf-call-iptables"]["present"] is False
     assert not os.path.exists(os.path.join(root, "proc/sys/net/bridge"))
 
 
