@@ -1038,7 +1038,8 @@ def compat_from_host(br_state, docker_version=None, service="docker.service", dr
 
     text = fs.read_text(dropin_path)
     managed = dropin_is_managed(text)
-    result["dropin"] = {"path": dropin_path, "present": text is not None, "managed": managed, "content": DROPIN_CONTENT}
+    result["dropin"] = {"path": dropin_path, "present": text is not None, "managed": managed, "content": DROPIN_CONTENT,
+                        "dir_exists": fs.isdir(dropin_path.rsplit("/", 1)[0] or "/")}
 
     unit = env.read_systemd_unit(fs, service)
     settings = env.read_daemon_json(fs).get("settings") or {}

@@ -115,7 +115,7 @@ br_state:
   returned: always
   type: str
 dropin:
-  description: C({path, present, managed, content}); C(content) is what the role writes.
+  description: C({path, present, managed, content, dir_exists}); C(content) is what the role writes.
   returned: always
   type: dict
 daemon:

@@ -577,14 +577,14 @@ def test_compat_from_host_reads_the_package_version_and_warns_about_isolation(tm
     assert (result["action"], result["docker_version"], result["docker_version_source"]) == (
         "present", "28.5.2", "package docker.io (dpkg)")
     assert result["dropin"] == {"path": pins.DROPIN_PATH, "present": False, "managed": False,
-                                "content": pins.DROPIN_CONTENT}
+                                "content": pins.DROPIN_CONTENT, "dir_exists": False}
     assert result["daemon"]["icc"] is False
     assert "inter-container isolation (icc=false, networks with enable_icc=false) is NOT enforced" in result["notes"][0]
 
 
 def test_compat_from_host_recognises_its_own_drop_in_and_spares_a_foreign_one(tmp_path):
     ours = pins.compat_from_host("loadable", root=compat_root(tmp_path / "a", dropin=pins.DROPIN_CONTENT))
-    assert ours["action"] == "absent" and ours["dropin"]["managed"] is True
+    assert ours["action"] == "absent" and ours["dropin"]["managed"] is True and ours["dropin"]["dir_exists"] is True
     foreign = pins.compat_from_host("loadable", root=compat_root(
         tmp_path / "b", dropin="[Service]\nEnvironment=DOCKER_IGNORE_BR_NETFILTER_ERROR=1\n"))
     assert foreign["dropin"]["managed"] is False

@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Helpers for the package_pin_* and docker_compat_* scenarios (testinfra ``host`` objects)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+
+def playbook(name, extra_vars=None, check=False):
+    """Run playbook ``name`` of this scenario from the controller; returns (rc, recap of the instance, output)."""
+    scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
+    project = os.environ.get("MOLECULE_PROJECT_DIRECTORY", ".")
+    binary = os.path.join(project, ".venv", "bin", "ansible-playbook")
+    command = [binary if os.path.exists(binary) else "ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"]]
+    if check:
+        command += ["--check", "--diff"]
+    if extra_vars:
+        command += ["-e", json.dumps(extra_vars)]
+    command.append(os.path.join(scenario, name))
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(project, "build", "collections"))
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    proc = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, check=False)
+    recap = {}
+    for line in proc.stdout.splitlines():
+        match = re.match(r"^(\S+)\s+:\s+(.*)$", line)
+        if match and "ok=" in match.group(2):
+            recap = dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2)))
+    return proc.returncode, recap, proc.stdout
+
+
+def unwrap(output):
+    """Ansible output with its line wrapping undone, for searching long messages."""
+    return re.sub(r"\s+", " ", output)
+
+
+def sha256(host, path):
+    result = host.run("sha256sum %s" % path)
+    return result.stdout.split()[0] if result.rc == 0 else None
+
+
+def service_state(host, unit="docker.service"):
+    shown = host.run("systemctl show -p ActiveState -p SubState -p MainPID %s" % unit).stdout
+    return dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+
+
+def process_env(host, pid):
+    data = host.run("tr '\\0' '\\n' < /proc/%s/environ" % pid).stdout
+    return dict(line.split("=", 1) for line in data.splitlines() if "=" in line)
+
+
+def journal(host, unit, pid=None):
+    """Messages of ``unit`` in this boot; with ``pid`` only those that process logged."""
+    if pid:
+        return host.run("journalctl -b --no-pager -o cat _PID=%s" % pid).stdout
+    return host.run("journalctl -b --no-pager -o cat -u %s" % unit).stdout
