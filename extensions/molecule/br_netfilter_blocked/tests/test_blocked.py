@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Blocked br_netfilter: nothing that needs it is persisted or listed for boot; ip_forward is."""
 
-from nodeprep_role_checks import config_lines, module_state, playbook, sysctl
+from nodeprep_role_checks import config_lines, module_state, sysctl
 
 
 def test_the_block_is_real(host):
@@ -25,11 +25,6 @@ def test_br_netfilter_is_not_listed_for_boot(host):
     # k8s_node (warn) lists overlay only; listing a blocked module would fail systemd-modules-load at boot.
     assert config_lines(host, "/etc/modules-load.d/k8s.conf") == ["overlay"]
 
-
-def test_check_mode_changes_nothing(host):
-    rc, recap, output = playbook("converge.yml", check=True)
-    assert rc == 0, output
-    assert recap.get("changed") == 0 and recap.get("failed") == 0 and recap.get("rescued") == 1, output
 
 
 def test_boot_time_services_run_cleanly_with_these_files(host):
