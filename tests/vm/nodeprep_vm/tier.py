@@ -34,14 +34,20 @@ def scenario_names() -> list:
 
 
 def scenario_images(name: str) -> list:
-    """Images named by a scenario's platforms (``image:`` lines of its molecule.yml)."""
+    """VM images named by a scenario's platforms (``image:`` lines of its molecule.yml).
+
+    A container image reference (it has a ``/``, e.g. ``localhost/name:tag``) needs no VM: it is skipped.
+    """
     text = (SCENARIOS / name / "molecule.yml").read_text(encoding="utf-8")
+    named = []
     found = []
     for line in text.splitlines():
         match = IMAGE_LINE.match(line)
-        if match and match.group("image") not in found:
-            found.append(match.group("image"))
-    if not found:
+        if match:
+            named.append(match.group("image"))
+            if "/" not in line.split("image:", 1)[1] and match.group("image") not in found:
+                found.append(match.group("image"))
+    if not named:
         raise VMError(f"scenario {name}: no platform names an image (image: <{'|'.join(sorted(images.IMAGES))}>)")
     return found
 
