@@ -26,7 +26,6 @@ def test_br_netfilter_is_not_listed_for_boot(host):
     assert config_lines(host, "/etc/modules-load.d/k8s.conf") == ["overlay"]
 
 
-
 def test_boot_time_services_run_cleanly_with_these_files(host):
     # What boot runs, re-run now (a reboot costs more than the whole rest of this scenario): a blocked module in
     # modules-load.d would fail systemd-modules-load; a persisted bridge key would make systemd-sysctl complain.

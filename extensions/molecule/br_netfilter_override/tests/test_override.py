@@ -34,7 +34,6 @@ def test_br_netfilter_is_loaded(host):
     assert module_state(host, "br_netfilter") == "live"
 
 
-
 def test_after_reboot_systemd_applied_the_later_file(host):
     if not rebooted(host):
         pytest.skip("before the reboot")
