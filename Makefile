@@ -23,10 +23,10 @@ COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/nodeprep/netfilter
 ANSIBLE_TEST_ROOT ?= $(HOME)/.cache/nodeprep.netfilter/ansible-test-$(shell printf %s "$(ROOT)" | md5sum | cut -c1-8)
 ANSIBLE_TEST_COLLECTION := $(ANSIBLE_TEST_ROOT)/ansible_collections/nodeprep/netfilter
 
-# ansible.posix and community.general come from the pip `ansible` wheel, because Galaxy is unreachable here.
+# ansible.posix and community.general (and containers.podman, for the container scenario) come from the pip `ansible` wheel, because Galaxy is unreachable here.
 ANSIBLE_BUNDLE_VERSION := 12.3.0
-DEPENDENCY_COLLECTIONS := ansible.posix community.general
-DEPS_STAMP := $(COLLECTIONS)/.deps-$(ANSIBLE_BUNDLE_VERSION)
+DEPENDENCY_COLLECTIONS := ansible.posix community.general containers.podman
+DEPS_STAMP := $(COLLECTIONS)/.deps-$(ANSIBLE_BUNDLE_VERSION)-$(subst $(eval) ,+,$(DEPENDENCY_COLLECTIONS))
 
 INVENTORY ?= $(ROOT)/playbooks/inventory/localhost.yml
 FAIL_ON ?= high
@@ -103,7 +103,7 @@ units: tools
 	cd $(COLLECTION_LINK) && PYTHONPATH=$(COLLECTIONS) $(VENV312)/bin/python -m pytest -p no:cacheprovider tests/unit -q
 
 .PHONY: sanity
-sanity: tools ansible-test-tree
+sanity: tools ansible-test-tree host-test-deps
 	cd $(ANSIBLE_TEST_COLLECTION) && PATH=$(VENV)/bin:$$PATH $(VENV)/bin/ansible-test sanity --venv --python 3.11 --color no
 	cd $(ANSIBLE_TEST_COLLECTION) && PATH=$(VENV312)/bin:$$PATH $(VENV312)/bin/ansible-test sanity --venv --python 3.12 --color no
 
@@ -116,17 +116,17 @@ lint: tools
 changelog-lint: tools
 	$(VENV)/bin/antsibull-changelog lint
 
-.PHONY: integration-host-deps
-integration-host-deps:
-	bash tests/tools/install-integration-deps
+.PHONY: host-test-deps
+host-test-deps:
+	bash tests/tools/install-host-test-deps
 
 .PHONY: integration
-integration: tools ansible-test-tree integration-host-deps
+integration: tools ansible-test-tree host-test-deps
 	cd $(ANSIBLE_TEST_COLLECTION) && PATH=$(VENV)/bin:$$PATH $(VENV)/bin/ansible-test integration --venv --python 3.11 --color no
 
 # Real dockerd (Debian's docker.io, unpacked into a temporary directory, never installed) inside a network namespace.
 .PHONY: integration-dockerd
-integration-dockerd: tools ansible-test-tree integration-host-deps
+integration-dockerd: tools ansible-test-tree host-test-deps
 	cd $(ANSIBLE_TEST_COLLECTION) && PATH=$(VENV)/bin:$$PATH $(VENV)/bin/ansible-test integration docker_iptables_audit_dockerd \
 	  --allow-destructive --venv --python 3.11 --color no
 
