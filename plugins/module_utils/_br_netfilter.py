@@ -443,7 +443,7 @@ def module_active_at_boot(facts):
 
 
 def after_reboot_values(facts, module_at_boot):
-    """Expected value of each watched key right after boot (str/int or None)."""
+    """Expected value of each watched key right after boot, typed like ``live`` (int when numeric, None when absent)."""
     result = {}
     for item in SYSCTL_KEYS:
         key = item["key"]
@@ -451,7 +451,7 @@ def after_reboot_values(facts, module_at_boot):
             result[key] = None
             continue
         persisted = facts["persisted"].get(key)
-        result[key] = persisted["value"] if persisted else item["kernel_default"]
+        result[key] = parse_sysctl_value(persisted["value"]) if persisted else item["kernel_default"]
     return result
 
 

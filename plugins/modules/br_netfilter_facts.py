@@ -224,7 +224,7 @@ ansible_facts:
           description: br_netfilter will be present after boot (built in, or persisted and neither blocked nor blacklisted).
           type: bool
         after_reboot:
-          description: Expected value of each watched key right after boot (V(null) when the key will be absent).
+          description: Expected value of each watched key right after boot, typed like C(live) (an integer when numeric, V(null) when the key will be absent).
           type: dict
 """
 

@@ -63,9 +63,8 @@ def test_after_reboot_prediction_comes_true(host):
     expect = _expect(host)
     if not rebooted(host):
         facts = br_netfilter_facts(host)
-        # after_reboot carries the sysctl.d text ("1") where a file sets the key, the kernel default (int)
-        # otherwise; the kernel will show an int either way.
-        predicted = {key: _as_int(facts["after_reboot"][key]) for key in expect["after_reboot"]}
+        # Typed like the kernel's own view (int or None), whether a sysctl.d file or the kernel default decides.
+        predicted = {key: facts["after_reboot"][key] for key in expect["after_reboot"]}
         assert predicted == expect["after_reboot"]
         _write(host, PREDICTION, json.dumps(predicted))
         return
@@ -86,10 +85,6 @@ def test_boot_journal_shows_why_the_keys_are_absent(host):
         assert COULDNT_WRITE not in journal
         modules_load = host.check_output("journalctl -b --no-pager -o cat -t systemd-modules-load")
         assert modules_load.count("Inserted module 'br_netfilter'") == 1
-
-
-def _as_int(value):
-    return None if value is None else int(str(value).strip())
 
 
 def _write(host, path, text):
