@@ -11,26 +11,41 @@ files under ``root`` and runs no subprocess. ``evaluate(facts)`` derives
 ``problems``, ``ready`` and ``ready_after_reboot`` from gathered data and is
 separately testable.
 
+The same classification serves every module in ``WATCHED_MODULES``
+(br_netfilter and overlay; ``MODULE`` below stands for the module, ``CONFIG``
+and "feature present" for its row in ``KERNEL_MODULES``). The br_netfilter
+verdict is published at the top level of the facts and, like every watched
+module, under ``modules.<name>``.
+
 State (first rule that matches):
 
 =========== ==============================================================
-loaded      /sys/module/br_netfilter/initstate is ``live`` (or ``coming``),
-            or br_netfilter is listed in /proc/modules
-builtin     /sys/module/br_netfilter exists without ``initstate``; or
-            modules.builtin lists it; or CONFIG_BRIDGE_NETFILTER=y; or
-            bridge-nf-call-iptables exists while no br_netfilter module is
-            loaded (the kernel provides it itself)
+loaded      /sys/module/MODULE/initstate is ``live`` (or ``coming``),
+            or MODULE is listed in /proc/modules
+builtin     /sys/module/MODULE exists without ``initstate``; or
+            modules.builtin lists it; or CONFIG=y; or the feature is
+            present while no MODULE module is loaded (br_netfilter:
+            bridge-nf-call-iptables exists; overlay: /proc/filesystems
+            lists overlay)
 unavailable no module support / modules disabled (checked first), see
             ``UNAVAILABLE_REASONS``
-blocked     br_netfilter.ko* is in modules.dep but kmod's first matching
-            ``install br_netfilter ...`` line does not load it (or the kernel
-            command line has ``module_blacklist=br_netfilter``)
-loadable    br_netfilter.ko* is in modules.dep
+blocked     MODULE.ko* is in modules.dep but kmod's first matching
+            ``install MODULE ...`` line does not load it (or the kernel
+            command line has ``module_blacklist=MODULE``)
+loadable    MODULE.ko* is in modules.dep
 unavailable otherwise, with a reason code
 =========== ==============================================================
 
 A block line on a loaded/builtin kernel does not change the state; it is
-reported in ``blocked_by`` (and as BR_NETFILTER_BLOCK_CONFIGURED when loaded).
+reported in ``blocked_by`` (and as BR_NETFILTER_BLOCK_CONFIGURED when
+br_netfilter is loaded).
+
+Watched sysctl keys are ``SYSCTL_KEYS`` plus the caller's ``sysctl_keys``.
+The extra keys are reported (live, persisted, after reboot) and never raise a
+problem; their kernel default is unknown, so ``after_reboot`` holds a value
+for them only when a sysctl.d file sets it (or null because br_netfilter will
+be missing for a ``net.bridge.*`` key), and lists them in
+``after_reboot_unknown`` otherwise.
 """
 
 from __future__ import annotations
@@ -42,27 +57,44 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._kernel_env imp
     read_kernel_config,
 )
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._modules_load_d import (
-    gather_modprobe_policy,
+    gather_modprobe_policies,
     gather_modules_load,
     parse_kernel_cmdline,
 )
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._sysctl_d import (
+    canonical_key,
     gather_sysctl_persistence,
     normalize_key,
+    sysctl_key_problem,
 )
 
 MODULE = "br_netfilter"
-BOOT_MODULES = ("br_netfilter", "overlay")
+# Modules whose state is classified and reported under ``modules``; BOOT_MODULES: looked up in modules-load.d.
+WATCHED_MODULES = ("br_netfilter", "overlay")
+BOOT_MODULES = WATCHED_MODULES
 STATES = ("loaded", "builtin", "loadable", "unavailable", "blocked")
 ACTIVE_STATES = ("loaded", "builtin")
 BRIDGE_SYSCTL_DIR = "/proc/sys/net/bridge"
 KEY_IPTABLES = "net.bridge.bridge-nf-call-iptables"
+PROC_FILESYSTEMS = "/proc/filesystems"
 
-# The sysctl keys we watch. ``desired`` None: reported, never a problem.
+# Per watched module: the kernel config symbol, the feature's name in messages, and what shows that the kernel
+# provides the feature although no such module is loaded (then it is built in).
+KERNEL_MODULES = {
+    "br_netfilter": {"config": "CONFIG_BRIDGE_NETFILTER", "feature": "bridge netfilter",
+                     "feature_evidence": "bridge-nf-call-iptables exists"},
+    "overlay": {"config": "CONFIG_OVERLAY_FS", "feature": "overlayfs",
+                "feature_evidence": "/proc/filesystems lists overlay"},
+}
+
+# The sysctl keys we always watch. ``desired`` None: reported, never a problem.
 # ``kernel_default``: value after boot when nothing persists it (bridge-nf-*
 # are 1 when br_netfilter is loaded: measured on trixie 6.12 and
 # net/bridge/br_netfilter_hooks.c; forwarding defaults to 0).
+# ``follows``: writing that key also writes this one. net/ipv6/addrconf.c
+# (addrconf_fixup_forwarding) copies a write to conf/all/forwarding into
+# conf/default/forwarding, which is the file kubeadm's IPv6 preflight reads.
 SYSCTL_KEYS = (
     {"key": "net.bridge.bridge-nf-call-iptables", "desired": 1, "required": True,
      "needs_module": True, "kernel_default": 1},
@@ -74,20 +106,32 @@ SYSCTL_KEYS = (
      "needs_module": False, "kernel_default": 0},
     {"key": "net.ipv6.conf.all.forwarding", "desired": None, "required": False,
      "needs_module": False, "kernel_default": 0},
+    {"key": "net.ipv6.conf.default.forwarding", "desired": None, "required": False,
+     "needs_module": False, "kernel_default": 0, "follows": "net.ipv6.conf.all.forwarding"},
 )
 SYSCTL_KEY_NAMES = tuple(item["key"] for item in SYSCTL_KEYS)
+# Keys that exist only while br_netfilter is active (also for caller-supplied keys).
+BRIDGE_KEY_PREFIX = "net.bridge."
 
+# Templates: {module}, {config}, {feature} from KERNEL_MODULES; see unavailable_text().
 UNAVAILABLE_REASONS = {
     "no_module_support": "the kernel is built without loadable module support (no /proc/modules, "
-                         "CONFIG_MODULES unset) and does not contain bridge netfilter",
+                         "CONFIG_MODULES unset) and does not contain {feature}",
     "modules_disabled": "module loading is switched off (/proc/sys/kernel/modules_disabled = 1) "
                         "until the next boot",
-    "not_in_kernel": "this kernel has no br_netfilter: CONFIG_BRIDGE_NETFILTER is not set, or "
-                     "modules.dep does not list br_netfilter.ko",
-    "container": "running in a container: the host kernel must provide br_netfilter, it cannot be "
+    "not_in_kernel": "this kernel has no {module}: {config} is not set, or "
+                     "modules.dep does not list {module}.ko",
+    "container": "running in a container: the host kernel must provide {module}, it cannot be "
                  "loaded from here",
     "no_modules_dir": "no modules directory (/lib/modules/<release>/modules.dep) for the running kernel",
 }
+
+
+def unavailable_text(reason, module=MODULE):
+    """The sentence for an ``unavailable_reason`` code, for one module."""
+    spec = KERNEL_MODULES[module]
+    return UNAVAILABLE_REASONS[reason].format(module=module, config=spec["config"], feature=spec["feature"])
+
 
 _REF_MOBY = "https://github.com/moby/moby/issues/48948"
 _REF_SYSCTL_D = "https://www.freedesktop.org/software/systemd/man/latest/sysctl.d.html"
@@ -229,41 +273,44 @@ def parse_sysctl_value(text):
         return value
 
 
-def classify_state(obs):
-    """Decide the state from observations (pure).
+def classify_state(obs, module=MODULE):
+    """Decide the state of ``module`` (a key of KERNEL_MODULES) from observations (pure).
 
     ``obs`` keys: initstate, sysfs_dir, proc_modules (dict or None),
     module_support (bool or None), builtin_listed, kconfig (dict or None),
-    bridge_key_present, modules_disabled, dep_files, modules_dep_present,
-    container, can_load_modules, blocked_by.
+    feature_present (br_netfilter: bridge-nf-call-iptables exists; overlay:
+    /proc/filesystems lists overlay), modules_disabled, dep_files,
+    modules_dep_present, container, can_load_modules, blocked_by.
 
     Returns ``(state, unavailable_reason, state_reason, evidence)``.
     """
+    spec = KERNEL_MODULES[module]
     evidence = []
     kconfig = obs.get("kconfig") or {}
     proc_modules = obs.get("proc_modules")
+    loaded_reason = "%s is a loaded module" % module
     if obs.get("initstate") in ("live", "coming"):
-        evidence.append("/sys/module/br_netfilter/initstate = %s" % obs["initstate"])
-        return "loaded", None, "br_netfilter is a loaded module", evidence
-    if proc_modules and MODULE in proc_modules:
-        evidence.append("/proc/modules lists br_netfilter")
-        return "loaded", None, "br_netfilter is a loaded module", evidence
+        evidence.append("/sys/module/%s/initstate = %s" % (module, obs["initstate"]))
+        return "loaded", None, loaded_reason, evidence
+    if proc_modules and module in proc_modules:
+        evidence.append("/proc/modules lists %s" % module)
+        return "loaded", None, loaded_reason, evidence
     builtin_reason = None
     if obs.get("sysfs_dir") and obs.get("initstate") is None:
-        builtin_reason = "/sys/module/br_netfilter exists without initstate"
+        builtin_reason = "/sys/module/%s exists without initstate" % module
     elif obs.get("builtin_listed"):
-        builtin_reason = "modules.builtin lists br_netfilter"
-    elif kconfig.get("CONFIG_BRIDGE_NETFILTER") == "y":
-        builtin_reason = "CONFIG_BRIDGE_NETFILTER=y"
-    elif obs.get("bridge_key_present"):
-        builtin_reason = "bridge-nf-call-iptables exists and no br_netfilter module is loaded"
+        builtin_reason = "modules.builtin lists %s" % module
+    elif kconfig.get(spec["config"]) == "y":
+        builtin_reason = "%s=y" % spec["config"]
+    elif obs.get("feature_present"):
+        builtin_reason = "%s and no %s module is loaded" % (spec["feature_evidence"], module)
     if builtin_reason:
         evidence.append(builtin_reason)
-        return "builtin", None, "bridge netfilter is built into the kernel (%s)" % builtin_reason, evidence
+        return "builtin", None, "%s is built into the kernel (%s)" % (spec["feature"], builtin_reason), evidence
 
     def unavailable(code, detail):
         evidence.append(detail)
-        return "unavailable", code, "br_netfilter is unavailable: %s" % UNAVAILABLE_REASONS[code], evidence
+        return "unavailable", code, "%s is unavailable: %s" % (module, unavailable_text(code, module)), evidence
 
     if obs.get("module_support") is False:
         return unavailable("no_module_support", "no /proc/modules" + (
@@ -277,15 +324,15 @@ def classify_state(obs):
         if blocked_by:
             where = _where(blocked_by)
             evidence.append("install command at %s" % where)
-            return ("blocked", None, "br_netfilter exists but '%s' at %s stops it from loading"
-                    % (blocked_by["command"], where), evidence)
+            return ("blocked", None, "%s exists but '%s' at %s stops it from loading"
+                    % (module, blocked_by["command"], where), evidence)
         if obs.get("container") and not obs.get("can_load_modules"):
             return unavailable("container", "container %s without module loading rights" % obs["container"])
-        return "loadable", None, "br_netfilter is available as a module but not loaded", evidence
-    if kconfig.get("CONFIG_BRIDGE_NETFILTER") == "n":
-        return unavailable("not_in_kernel", "CONFIG_BRIDGE_NETFILTER is not set")
+        return "loadable", None, "%s is available as a module but not loaded" % module, evidence
+    if kconfig.get(spec["config"]) == "n":
+        return unavailable("not_in_kernel", "%s is not set" % spec["config"])
     if obs.get("modules_dep_present"):
-        return unavailable("not_in_kernel", "modules.dep does not list br_netfilter.ko")
+        return unavailable("not_in_kernel", "modules.dep does not list %s.ko" % module)
     if obs.get("container"):
         return unavailable("container", "container %s, no modules directory" % obs["container"])
     return unavailable("no_modules_dir", "no modules.dep for the running kernel")
@@ -301,8 +348,55 @@ def _modules_dirs(release):
     return ("/lib/modules/%s" % release, "/usr/lib/modules/%s" % release)
 
 
-def gather_br_netfilter_facts(root="/", managed_sysctl_file=None):
-    """Gather everything (file reads only) and evaluate it. See module docs."""
+def check_sysctl_keys(keys):
+    """Validate caller-supplied sysctl keys; returns their canonical dotted forms, in order, without repeats.
+
+    Raises BrNetfilterFactsError naming every bad key.
+    """
+    if keys is None:
+        return []
+    if isinstance(keys, str) or not isinstance(keys, (list, tuple)):
+        raise BrNetfilterFactsError("sysctl_keys must be a list of sysctl keys, got %r" % (keys,))
+    bad = []
+    result = []
+    for key in keys:
+        problem = sysctl_key_problem(key)
+        if problem:
+            bad.append("%r %s" % (key, problem))
+            continue
+        canonical = canonical_key(key)
+        if canonical not in result:
+            result.append(canonical)
+    if bad:
+        raise BrNetfilterFactsError(
+            "sysctl_keys: %s. Give each key dotted (net.ipv4.conf.all.rp_filter) or slashed "
+            "(net/ipv4/conf/eth0.100/rp_filter, which keeps the dot in an interface name)." % "; ".join(bad))
+    return result
+
+
+def watched_sysctl_keys(extra_keys=()):
+    """SYSCTL_KEYS plus one entry per extra key (canonical dotted form) that is not among them."""
+    specs = [dict(item) for item in SYSCTL_KEYS]
+    for key in extra_keys:
+        if key in SYSCTL_KEY_NAMES:
+            continue
+        specs.append({"key": key, "desired": None, "required": False,
+                      "needs_module": key.startswith(BRIDGE_KEY_PREFIX), "kernel_default": None, "extra": True})
+    return specs
+
+
+def _filesystems(text):
+    """Names in /proc/filesystems (``nodev\toverlay`` -> ``overlay``)."""
+    return set(line.split()[-1] for line in (text or "").splitlines() if line.split())
+
+
+def gather_br_netfilter_facts(root="/", managed_sysctl_file=None, sysctl_keys=()):
+    """Gather everything (file reads only) and evaluate it. See module docs.
+
+    ``sysctl_keys``: further sysctl keys to report (live, persisted, after reboot); validated with
+    ``check_sysctl_keys``.
+    """
+    extra_keys = check_sysctl_keys(sysctl_keys)
     fs = RootFS(root)
     if not fs.isdir("/"):
         raise BrNetfilterFactsError("root %r does not exist or is not a directory" % root)
@@ -322,34 +416,43 @@ def gather_br_netfilter_facts(root="/", managed_sysctl_file=None):
     else:
         module_support = proc_modules is not None
 
-    initstate_text = fs.read_text("/sys/module/br_netfilter/initstate")
-    initstate = initstate_text.strip() if initstate_text is not None else None
-    sysfs_dir = fs.isdir("/sys/module/br_netfilter")
-
-    modules_dir = None
-    dep_files = []
-    modules_dep_present = False
-    builtin_listed = False
+    modules_dir, dep_text, builtin_text = None, None, None
     for candidate in _modules_dirs(release):
         dep_text = fs.read_text(candidate + "/modules.dep")
         if dep_text is None:
             continue
         modules_dir = candidate
-        modules_dep_present = True
-        dep_files = ["%s/%s" % (candidate, path) for path in find_in_modules_dep(dep_text, MODULE)]
         builtin_text = fs.read_text(candidate + "/modules.builtin")
-        builtin_listed = bool(builtin_text and find_in_modules_dep(builtin_text, MODULE))
         break
 
     bridge_dir = fs.isdir(BRIDGE_SYSCTL_DIR)
+    sysctl_specs = watched_sysctl_keys(extra_keys)
     live = {}
-    for item in SYSCTL_KEYS:
+    for item in sysctl_specs:
         live[item["key"]] = parse_sysctl_value(fs.read_text("/proc/sys/" + normalize_key(item["key"])))
     key_present = live[KEY_IPTABLES] is not None
 
+    observations = {}
+    for module in WATCHED_MODULES:
+        initstate_text = fs.read_text("/sys/module/%s/initstate" % module)
+        initstate = initstate_text.strip() if initstate_text is not None else None
+        observations[module] = {
+            "initstate": initstate,
+            "sysfs_dir": fs.isdir("/sys/module/%s" % module),
+            "dep_files": ["%s/%s" % (modules_dir, path) for path in find_in_modules_dep(dep_text, module)]
+            if dep_text is not None else [],
+            "builtin_listed": bool(builtin_text and find_in_modules_dep(builtin_text, module)),
+        }
+    observations[MODULE]["feature_present"] = key_present
+    observations["overlay"]["feature_present"] = "overlay" in _filesystems(fs.read_text(PROC_FILESYSTEMS))
+
+    # The kernel config is read only when some module's state is not settled by sysfs, /proc/modules or
+    # modules.builtin (reading /proc/config.gz means decompressing it).
     kconfig, kconfig_source = None, None
-    settled = initstate in ("live", "coming") or (proc_modules and MODULE in proc_modules) or sysfs_dir
-    if not settled and not builtin_listed:
+    unsettled = [module for module, obs in observations.items()
+                 if not (obs["initstate"] in ("live", "coming") or (proc_modules and module in proc_modules)
+                         or obs["sysfs_dir"] or obs["builtin_listed"])]
+    if unsettled:
         kconfig, kconfig_source = read_kernel_config(fs, release)
     if module_support is None and kconfig and "CONFIG_MODULES" in kconfig:
         module_support = kconfig["CONFIG_MODULES"] == "y"
@@ -359,37 +462,41 @@ def gather_br_netfilter_facts(root="/", managed_sysctl_file=None):
                     and environment["initial_user_namespace"] is not False)
     environment["can_load_modules"] = can_load
 
-    policy = gather_modprobe_policy(fs, MODULE, cmdline)
-    state, reason, state_reason, evidence = classify_state({
-        "initstate": initstate,
-        "sysfs_dir": sysfs_dir,
-        "proc_modules": proc_modules,
-        "module_support": module_support,
-        "builtin_listed": builtin_listed,
-        "kconfig": kconfig,
-        "bridge_key_present": key_present,
-        "modules_disabled": environment["modules_disabled"],
-        "dep_files": dep_files,
-        "modules_dep_present": modules_dep_present,
-        "container": environment["container"],
-        "can_load_modules": can_load,
-        "blocked_by": policy["blocked_by"],
-    })
+    policies = gather_modprobe_policies(fs, WATCHED_MODULES, cmdline)
+    modules = {}
+    for module in WATCHED_MODULES:
+        obs = dict(observations[module])
+        obs.update({
+            "proc_modules": proc_modules,
+            "module_support": module_support,
+            "kconfig": kconfig,
+            "modules_disabled": environment["modules_disabled"],
+            "modules_dep_present": dep_text is not None,
+            "container": environment["container"],
+            "can_load_modules": can_load,
+            "blocked_by": policies[module]["blocked_by"],
+        })
+        state, reason, state_reason, evidence = classify_state(obs, module)
+        policy = policies[module]
+        modules[module] = {
+            "state": state,
+            "state_reason": state_reason,
+            "state_evidence": evidence,
+            "unavailable_reason": reason,
+            "blacklisted": policy["blacklisted"],
+            "blacklist_files": policy["blacklist_files"],
+            "blacklisted_by": policy["blacklisted_by"],
+            "blocked_by": policy["blocked_by"],
+            "install_command": policy["install"],
+            "module_files": obs["dep_files"],
+        }
 
-    sysctl = gather_sysctl_persistence(fs, SYSCTL_KEY_NAMES)
+    sysctl = gather_sysctl_persistence(fs, [item["key"] for item in sysctl_specs])
     modules_load = gather_modules_load(fs, BOOT_MODULES, cmdline)
 
-    facts = {
-        "state": state,
-        "state_reason": state_reason,
-        "state_evidence": evidence,
-        "unavailable_reason": reason,
-        "blacklisted": policy["blacklisted"],
-        "blacklist_files": policy["blacklist_files"],
-        "blacklisted_by": policy["blacklisted_by"],
-        "blocked_by": policy["blocked_by"],
-        "install_command": policy["install"],
-        "module_files": dep_files,
+    facts = dict(modules[MODULE])
+    facts.update({
+        "modules": modules,
         "modules_dir": modules_dir,
         "module_support": module_support,
         "kernel_release": release,
@@ -409,8 +516,11 @@ def gather_br_netfilter_facts(root="/", managed_sysctl_file=None):
         "etc_modules": modules_load["etc_modules"],
         "environment": environment,
         "unreadable": fs.unreadable,
-    }
+    })
     facts.update(evaluate(facts, managed_sysctl_file))
+    for module, record in modules.items():
+        record["persisted"] = bool(facts["modules_load"].get(module, {}).get("persisted"))
+        record["active_at_boot"] = module_active_at_boot(facts, module)
     return facts
 
 
@@ -430,36 +540,78 @@ def _is_one(value):
         return False
 
 
-def module_active_at_boot(facts):
-    """Will br_netfilter be present after a reboot, by the configuration alone."""
-    state = facts["state"]
+def module_active_at_boot(facts, module=MODULE):
+    """Will ``module`` be present after a reboot, by the configuration alone.
+
+    br_netfilter is judged from the top-level facts (what ``evaluate`` sees), other modules from
+    ``facts["modules"][module]``.
+    """
+    record = facts if module == MODULE else (facts.get("modules") or {}).get(module) or {}
+    state = record.get("state")
     if state == "builtin":
         return True
     if state not in ("loaded", "loadable"):
         return False
-    if facts.get("blocked_by") or facts.get("blacklisted"):
+    if record.get("blocked_by") or record.get("blacklisted"):
         return False
-    return bool(facts["modules_load"].get(MODULE, {}).get("persisted"))
+    return bool((facts.get("modules_load") or {}).get(module, {}).get("persisted"))
+
+
+def _apply_position(facts, record):
+    """Where systemd-sysctl applies a persisted record: (file index in ``sysctl_files``, line)."""
+    paths = [item["path"] for item in facts.get("sysctl_files") or []]
+    index = paths.index(record["file"]) if record["file"] in paths else len(paths)
+    return index, record.get("line") or 0
+
+
+def _spec_of(key):
+    for item in SYSCTL_KEYS:
+        if item["key"] == key:
+            return item
+    return {"key": key, "desired": None, "required": False, "needs_module": key.startswith(BRIDGE_KEY_PREFIX),
+            "kernel_default": None, "extra": True}
+
+
+def after_reboot_prediction(facts, module_at_boot):
+    """Expected value of each watched key right after boot, and the keys whose value is not known.
+
+    Values are typed like ``live`` (int when numeric; None when the key will be absent or is unknown).
+    Returns ``(values, unknown_keys)``. A key the caller added (not in SYSCTL_KEYS) that no sysctl.d file
+    sets gets the kernel's default after boot, which is not known here: the live value may have been set by
+    hand since boot. Such a key is None and listed in ``unknown_keys``.
+    """
+    persisted = facts.get("persisted") or {}
+    keys = list(SYSCTL_KEY_NAMES) + [key for key in facts.get("live") or {} if key not in SYSCTL_KEY_NAMES]
+    values, unknown = {}, []
+    for key in keys:
+        item = _spec_of(key)
+        if item["needs_module"] and not module_at_boot:
+            values[key] = None
+            continue
+        record = persisted.get(key)
+        leader = persisted.get(item["follows"]) if item.get("follows") else None
+        if leader is not None and (record is None or _apply_position(facts, leader) > _apply_position(facts, record)):
+            record = leader  # writing the leader key at boot also writes this one, after this key's own line
+        if record is not None:
+            values[key] = parse_sysctl_value(record["value"])
+        elif item.get("extra"):
+            values[key] = None
+            unknown.append(key)
+        else:
+            values[key] = item["kernel_default"]
+    return values, unknown
 
 
 def after_reboot_values(facts, module_at_boot):
-    """Expected value of each watched key right after boot, typed like ``live`` (int when numeric, None when absent)."""
-    result = {}
-    for item in SYSCTL_KEYS:
-        key = item["key"]
-        if item["needs_module"] and not module_at_boot:
-            result[key] = None
-            continue
-        persisted = facts["persisted"].get(key)
-        result[key] = parse_sysctl_value(persisted["value"]) if persisted else item["kernel_default"]
-    return result
+    """Expected value of each watched key right after boot (see ``after_reboot_prediction``)."""
+    return after_reboot_prediction(facts, module_at_boot)[0]
 
 
 def evaluate(facts, managed_sysctl_file=None):
     """Problems, readiness and after-reboot view from gathered facts (pure).
 
     Returns ``{"problems", "ready", "ready_after_reboot", "module_active_at_boot",
-    "after_reboot"}``. ``managed_sysctl_file`` names the file the caller writes;
+    "after_reboot", "after_reboot_unknown"}``. ``managed_sysctl_file`` names the file the caller writes;
     SYSCTL_OVERRIDDEN then says that file is overridden.
     """
     problems = []
@@ -467,7 +619,7 @@ def evaluate(facts, managed_sysctl_file=None):
     if state == "unavailable":
         reason = facts["unavailable_reason"]
         problems.append(make_problem("BR_NETFILTER_UNAVAILABLE", reason=reason,
-                                     reason_text=UNAVAILABLE_REASONS[reason]))
+                                     reason_text=unavailable_text(reason)))
     elif state == "blocked":
         problems.append(make_problem("BR_NETFILTER_BLOCKED", command=facts["blocked_by"]["command"],
                                      where=_where(facts["blocked_by"])))
@@ -507,7 +659,7 @@ def evaluate(facts, managed_sysctl_file=None):
                                          value="absent" if value is None else value))
 
     at_boot = module_active_at_boot(facts)
-    after = after_reboot_values(facts, at_boot)
+    after, after_unknown = after_reboot_prediction(facts, at_boot)
     persisted = facts["persisted"]
     for item in SYSCTL_KEYS:
         if not item["required"]:
@@ -562,4 +714,5 @@ def evaluate(facts, managed_sysctl_file=None):
         "ready_after_reboot": ready_after_reboot,
         "module_active_at_boot": at_boot,
         "after_reboot": after,
+        "after_reboot_unknown": after_unknown,
     }

@@ -220,17 +220,28 @@ def gather_modprobe_policy(fs, module, cmdline_pairs=(), dirs=MODPROBE_D_DIRS):
     "blacklist_files": [...], "install": {file, line, command} or None,
     "blocked_by": {file, line, command} or None, "files": [...]}``.
     """
-    name = normalize_module_name(module)
+    return gather_modprobe_policies(fs, (module,), cmdline_pairs, dirs)[module]
+
+
+def gather_modprobe_policies(fs, modules, cmdline_pairs=(), dirs=MODPROBE_D_DIRS):
+    """``gather_modprobe_policy`` for several modules, reading modprobe.d once: ``{module: policy}``."""
     files = list_conf_files(fs, dirs, ".conf")
-    blacklisted_by = []
-    first_install = None
+    parsed_files = []
     for item in files:
         if item["null"]:
             continue
         text = fs.read_text(item["path"])
-        if text is None:
-            continue
-        parsed = parse_modprobe_text(text, item["path"])
+        if text is not None:
+            parsed_files.append(parse_modprobe_text(text, item["path"]))
+    paths = [f["path"] for f in files]
+    return dict((module, _policy(module, parsed_files, cmdline_pairs, paths)) for module in modules)
+
+
+def _policy(module, parsed_files, cmdline_pairs, paths):
+    name = normalize_module_name(module)
+    blacklisted_by = []
+    first_install = None
+    for parsed in parsed_files:
         for entry in parsed["blacklist"]:
             if entry["module"] == name:
                 blacklisted_by.append({"file": entry["file"], "line": entry["line"]})
@@ -257,5 +268,5 @@ def gather_modprobe_policy(fs, module, cmdline_pairs=(), dirs=MODPROBE_D_DIRS):
         "blacklist_files": blacklist_files,
         "install": first_install,
         "blocked_by": blocked_by,
-        "files": [f["path"] for f in files],
+        "files": list(paths),
     }

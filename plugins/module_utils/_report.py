@@ -42,6 +42,7 @@ SYSCTL_ORDER = (
     "net.bridge.bridge-nf-call-arptables",
     "net.ipv4.ip_forward",
     "net.ipv6.conf.all.forwarding",
+    "net.ipv6.conf.default.forwarding",
 )
 
 # Findings the report itself raises; the same shape as module findings.

@@ -30,6 +30,7 @@ Modelled on systemd's src/sysctl/sysctl.c (v245 and later) and sysctl.d(5):
 from __future__ import annotations
 
 import posixpath
+import re
 from fnmatch import fnmatchcase
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import list_conf_files
@@ -43,6 +44,8 @@ SYSCTL_D_DIRS = (
 )
 SYSCTL_CONF = "/etc/sysctl.conf"
 _GLOB_CHARS = frozenset("*?[")
+# Characters of a sysctl key: kernel names are [A-Za-z0-9_-]; interface names add '.', ':', '+', '@'.
+_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/+@-]*$")
 
 
 def normalize_key(key):
@@ -71,6 +74,43 @@ def dotted_key(path_key):
 
 def is_glob(key):
     return any(char in _GLOB_CHARS for char in key)
+
+
+def canonical_key(key):
+    """The dotted form sysctl(8) prints, for a key given dotted or slashed.
+
+    >>> canonical_key("net/ipv4/ip_forward")
+    'net.ipv4.ip_forward'
+    >>> canonical_key("net/ipv4/conf/eth0.100/forwarding")
+    'net.ipv4.conf.eth0/100.forwarding'
+    """
+    return dotted_key(normalize_key(key))
+
+
+def sysctl_key_problem(key):
+    """Why ``key`` cannot name one sysctl, as a phrase, or None when it can.
+
+    A key is dotted (``net.ipv4.ip_forward``) or slashed (``net/ipv4/ip_forward``, which keeps dots in
+    interface names literal). Rejected: non-strings, empty keys, whitespace, ``=``, a leading ``-`` (the
+    sysctl.d exclusion syntax), glob characters (``*?[``), empty, ``.`` or ``..`` components.
+    """
+    if not isinstance(key, str):
+        return "is not a string"
+    if not key:
+        return "is empty"
+    if is_glob(key):
+        return "is a glob pattern (name one key; globs are not watched)"
+    if not _KEY_RE.match(key):
+        return "contains characters a sysctl key cannot have (whitespace, '=', a leading '-' or '/')"
+    path = key
+    for char in key:
+        if char in "./":
+            if char == ".":
+                path = key.translate(str.maketrans("./", "/."))
+            break
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        return "has an empty, '.' or '..' component"
+    return None
 
 
 def parse_sysctl_text(text, filename="<string>"):

@@ -16,8 +16,11 @@ description:
     A kernel built without module support has no C(/proc/modules); if bridge netfilter works there it is C(builtin).
   - Detects the C(/proc/sys/net/bridge) false positive (directory present, C(bridge-nf-call-iptables) absent) that
     fooled Docker 27.3.0 and 27.3.1.
-  - Reports live values of C(net.bridge.bridge-nf-call-iptables), C(-ip6tables), C(-arptables), C(net.ipv4.ip_forward)
-    and C(net.ipv6.conf.all.forwarding).
+  - Classifies C(overlay) the same way, under C(modules.overlay) (next to C(modules.br_netfilter)); overlay is reported
+    only and never changes C(problems), C(ready) or C(ready_after_reboot).
+  - Reports live values of C(net.bridge.bridge-nf-call-iptables), C(-ip6tables), C(-arptables), C(net.ipv4.ip_forward),
+    C(net.ipv6.conf.all.forwarding) and C(net.ipv6.conf.default.forwarding) (the file kubeadm's IPv6 preflight reads),
+    and of every key in O(sysctl_keys).
   - Reports what C(systemd-sysctl) will apply at boot, with the winning file and line. Files are sorted by name across
     C(/etc/sysctl.d), C(/run/sysctl.d), C(/usr/local/lib/sysctl.d) and C(/usr/lib/sysctl.d); a same-named file in an
     earlier directory masks later ones; later assignments win; explicit keys beat glob keys.
@@ -52,6 +55,22 @@ options:
         manages.
       - When set, a C(SYSCTL_OVERRIDDEN) problem names this file if a later file overrides its value.
     type: path
+  sysctl_keys:
+    description:
+      - Further sysctl keys to watch. Each is reported in RV(ansible_facts.br_netfilter.live),
+        RV(ansible_facts.br_netfilter.persisted), RV(ansible_facts.br_netfilter.persisted_all) and
+        RV(ansible_facts.br_netfilter.after_reboot), under its dotted name as C(sysctl) prints it (a slashed
+        C(net/ipv4/conf/eth0.100/rp_filter) is reported as C(net.ipv4.conf.eth0/100.rp_filter)).
+      - They never raise a problem and do not change C(ready).
+      - Their kernel default is not known, so when no sysctl.d file sets such a key its C(after_reboot) value is
+        V(null) and the key is listed in RV(ansible_facts.br_netfilter.after_reboot_unknown). The live value is not
+        used as a prediction, because it may have been set by hand since boot. A C(net.bridge.*) key is V(null) after
+        reboot, and not unknown, when br_netfilter will not be loaded at boot.
+      - Each key is dotted (V(net.ipv4.conf.all.rp_filter)) or slashed; glob patterns, whitespace, C(=), a leading
+        C(-) and empty, C(.) or C(..) components are rejected with an error naming the key.
+    type: list
+    elements: str
+    default: []
 notes:
   - The problem codes are
     C(BR_NETFILTER_UNAVAILABLE), C(BR_NETFILTER_BLOCKED), C(BR_NETFILTER_BLOCK_CONFIGURED), C(BR_NETFILTER_NOT_LOADED),
@@ -87,6 +106,17 @@ EXAMPLES = r"""
 - name: Name our own file in override reports
   nodeprep.netfilter.br_netfilter_facts:
     managed_sysctl_file: /etc/sysctl.d/99-br-netfilter.conf
+
+- name: Also watch rp_filter, to see which sysctl.d file wins for it at boot
+  nodeprep.netfilter.br_netfilter_facts:
+    sysctl_keys:
+      - net.ipv4.conf.all.rp_filter
+
+- name: Load overlay only where it is a loadable module
+  community.general.modprobe:
+    name: overlay
+    state: present
+  when: ansible_facts.br_netfilter.modules.overlay.state == 'loadable'
 """
 
 RETURN = r"""
@@ -163,8 +193,34 @@ ansible_facts:
         false_positive_bridge_dir:
           description: The bridge directory exists but the key does not (what fooled Docker 27.3).
           type: bool
+        modules:
+          description:
+            - Per watched module (V(br_netfilter) and V(overlay)), the same classification as the top-level keys
+              C(state), C(state_reason), C(state_evidence), C(unavailable_reason), C(blacklisted),
+              C(blacklist_files), C(blacklisted_by), C(blocked_by), C(install_command) and C(module_files) (which
+              describe br_netfilter), plus C(persisted) (listed for systemd-modules-load) and C(active_at_boot)
+              (built in, or persisted and neither blocked nor blacklisted).
+            - For overlay, V(builtin) is also inferred from C(overlay) in C(/proc/filesystems) when no overlay module
+              is loaded, and the kernel config symbol is C(CONFIG_OVERLAY_FS).
+          type: dict
+          sample:
+            overlay:
+              state: loadable
+              state_reason: overlay is available as a module but not loaded
+              state_evidence: ["modules.dep lists /lib/modules/6.12.107+deb13-amd64/kernel/fs/overlayfs/overlay.ko.xz"]
+              unavailable_reason: null
+              blacklisted: false
+              blacklist_files: []
+              blacklisted_by: []
+              blocked_by: null
+              install_command: null
+              module_files: ["/lib/modules/6.12.107+deb13-amd64/kernel/fs/overlayfs/overlay.ko.xz"]
+              persisted: true
+              active_at_boot: true
         live:
-          description: Current value of each watched key; an integer when numeric, V(null) when the key is absent.
+          description:
+            - Current value of each watched key (the built-in ones and O(sysctl_keys)); an integer when numeric,
+              V(null) when the key is absent.
           type: dict
           sample: {"net.bridge.bridge-nf-call-iptables": 1, "net.ipv4.ip_forward": 0}
         persisted:
@@ -224,8 +280,18 @@ ansible_facts:
           description: br_netfilter will be present after boot (built in, or persisted and neither blocked nor blacklisted).
           type: bool
         after_reboot:
-          description: Expected value of each watched key right after boot, typed like C(live) (an integer when numeric, V(null) when the key will be absent).
+          description:
+            - Expected value of each watched key right after boot, typed like C(live) (an integer when numeric,
+              V(null) when the key will be absent, or for a key listed in C(after_reboot_unknown)).
+            - C(net.ipv6.conf.default.forwarding) follows C(net.ipv6.conf.all.forwarding) when that is applied later
+              (the kernel copies a write to C(conf/all/forwarding) into C(conf/default/forwarding)).
           type: dict
+        after_reboot_unknown:
+          description:
+            - Keys from O(sysctl_keys) that no sysctl.d file sets; after boot they hold the kernel's default, which
+              this module does not know.
+          type: list
+          elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -241,6 +307,7 @@ def main():
         argument_spec=dict(
             root=dict(type="path", default="/"),
             managed_sysctl_file=dict(type="path"),
+            sysctl_keys=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -248,7 +315,8 @@ def main():
     if managed is not None and not managed.startswith("/"):
         module.fail_json(msg="managed_sysctl_file must be an absolute path as seen on the target, got %r" % managed)
     try:
-        facts = gather_br_netfilter_facts(module.params["root"], managed_sysctl_file=managed)
+        facts = gather_br_netfilter_facts(module.params["root"], managed_sysctl_file=managed,
+                                          sysctl_keys=module.params["sysctl_keys"])
     except BrNetfilterFactsError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, ansible_facts={"br_netfilter": facts})

@@ -13,11 +13,11 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._br_netfilter i
     PROBLEMS,
     SEVERITIES,
     STATES,
-    UNAVAILABLE_REASONS,
     BrNetfilterFactsError,
     classify_state,
     evaluate,
     gather_br_netfilter_facts,
+    unavailable_text,
 )
 
 RELEASE = "6.12.107+deb13-amd64"
@@ -65,6 +65,7 @@ def test_loaded_module_is_seen_from_sysfs_initstate_and_proc_modules(tree):
         "net.bridge.bridge-nf-call-arptables": 1,
         "net.ipv4.ip_forward": 0,
         "net.ipv6.conf.all.forwarding": 0,
+        "net.ipv6.conf.default.forwarding": 0,
     }
     assert facts["module_files"] == [BR_KO]
 
@@ -205,7 +206,7 @@ def test_blacklist_alone_is_reported_but_not_blocked(tree):
 def test_unavailable_has_reason_and_problem(tree, name, reason):
     facts = gather_br_netfilter_facts(tree(name))
     assert facts["unavailable_reason"] == reason
-    assert UNAVAILABLE_REASONS[reason] in facts["state_reason"]
+    assert unavailable_text(reason) in facts["state_reason"]
     problem = [p for p in facts["problems"] if p["code"] == "BR_NETFILTER_UNAVAILABLE"]
     assert len(problem) == 1 and "(%s)" % reason in problem[0]["message"]
 
@@ -333,3 +334,237 @@ def test_live_host_gather_has_the_contract_keys():
                 "problems", "ready", "ready_after_reboot"):
         assert key in facts
     assert set(facts["live"]) >= set(REQUIRED_LIVE_KEYS)
+
+
+# -- overlay: the same classification, generalised over the module name ------------------
+
+OVERLAY_KO = "/lib/modules/%s/kernel/fs/overlayfs/overlay.ko.xz" % RELEASE
+OVERLAY_PROC_MODULES_LINE = "overlay 217088 0 - Live 0xffffffffc0b4d000\n"
+MODULE_KEYS = ("state", "state_reason", "state_evidence", "unavailable_reason", "blacklisted", "blacklist_files",
+               "blacklisted_by", "blocked_by", "install_command", "module_files")
+
+
+def overlay(facts):
+    return facts["modules"]["overlay"]
+
+
+@pytest.mark.parametrize("name, state, reason, evidence", [
+    ("trixie-6.12-state-a-nothing-loaded", "loadable", None, "modules.dep lists " + OVERLAY_KO),
+    ("trixie-6.12-state-c-bridge-br_netfilter", "loadable", None, "modules.dep lists " + OVERLAY_KO),
+    ("host-6.18-builtin-nomodules", "builtin", None, "CONFIG_OVERLAY_FS=y"),
+    ("derived-trixie-6.12-modules-disabled", "unavailable", "modules_disabled", "/proc/sys/kernel/modules_disabled = 1"),
+    ("derived-trixie-6.12-no-modules-dir", "unavailable", "no_modules_dir", "no modules.dep for the running kernel"),
+    ("derived-trixie-6.12-docker-container", "unavailable", "container", "container docker, no modules directory"),
+])
+def test_overlay_state_of_each_fixture_tree(tree, name, state, reason, evidence):
+    record = overlay(gather_br_netfilter_facts(tree(name)))
+    assert (record["state"], record["unavailable_reason"]) == (state, reason)
+    assert record["state_evidence"][-1] == evidence
+
+
+def test_overlay_loaded_from_sysfs_initstate(make_tree):
+    root = make_tree("trixie-6.12-state-a-nothing-loaded", {
+        "sys/module/overlay/initstate": "live\n", "proc/modules": OVERLAY_PROC_MODULES_LINE})
+    record = overlay(gather_br_netfilter_facts(root))
+    assert record["state"] == "loaded"
+    assert record["state_reason"] == "overlay is a loaded module"
+    assert record["state_evidence"] == ["/sys/module/overlay/initstate = live"]
+    assert record["module_files"] == [OVERLAY_KO]
+
+
+def test_overlay_loaded_from_proc_modules_line_alone(make_tree):
+    root = make_tree("trixie-6.12-state-a-nothing-loaded", {"proc/modules": OVERLAY_PROC_MODULES_LINE})
+    assert overlay(gather_br_netfilter_facts(root))["state_evidence"] == ["/proc/modules lists overlay"]
+
+
+def test_overlay_builtin_from_sysfs_dir_without_initstate(make_tree):
+    # This development machine: /sys/module/overlay/parameters exists (overlay is built in), no initstate.
+    root = make_tree("host-6.18-builtin-nomodules", {"sys/module/overlay/parameters/index": "N\n"})
+    record = overlay(gather_br_netfilter_facts(root))
+    assert record["state"] == "builtin"
+    assert record["state_reason"] == "overlayfs is built into the kernel (/sys/module/overlay exists without initstate)"
+
+
+def test_overlay_builtin_inferred_from_proc_filesystems(make_tree):
+    root = make_tree("host-6.18-builtin-nomodules", {"proc/config.gz": None,
+                                                     "proc/filesystems": "nodev\tsysfs\nnodev\toverlay\n\text4\n"})
+    record = overlay(gather_br_netfilter_facts(root))
+    assert record["state"] == "builtin"
+    assert record["state_evidence"] == ["/proc/filesystems lists overlay and no overlay module is loaded"]
+
+
+def test_overlay_builtin_from_modules_builtin(make_tree):
+    root = make_tree("trixie-6.12-state-a-nothing-loaded", {
+        "lib/modules/%s/modules.builtin" % RELEASE: "kernel/fs/overlayfs/overlay.ko\n"})
+    assert overlay(gather_br_netfilter_facts(root))["state_evidence"] == ["modules.builtin lists overlay"]
+
+
+def test_overlay_not_in_modules_dep_is_unavailable_not_in_kernel(make_tree):
+    root = make_tree("trixie-6.12-state-a-nothing-loaded", {
+        "lib/modules/%s/modules.dep" % RELEASE: "kernel/net/bridge/br_netfilter.ko.xz:\n"})
+    facts = gather_br_netfilter_facts(root)
+    record = overlay(facts)
+    assert (record["state"], record["unavailable_reason"]) == ("unavailable", "not_in_kernel")
+    assert record["state_reason"] == ("overlay is unavailable: this kernel has no overlay: CONFIG_OVERLAY_FS is not "
+                                      "set, or modules.dep does not list overlay.ko")
+    assert facts["state"] == "loadable", "br_netfilter is judged on its own"
+
+
+def test_overlay_config_not_set_is_named(make_tree):
+    root = make_tree("trixie-6.12-state-a-nothing-loaded", {
+        "lib/modules/%s/modules.dep" % RELEASE: "kernel/net/bridge/br_netfilter.ko.xz:\n",
+        "boot/config-%s" % RELEASE: "CONFIG_MODULES=y\n# CONFIG_OVERLAY_FS is not set\n"})
+    assert overlay(gather_br_netfilter_facts(root))["state_evidence"] == ["CONFIG_OVERLAY_FS is not set"]
+
+
+def test_overlay_blocked_by_install_line_names_file_and_line(make_tree):
+    root = make_tree("trixie-6.12-state-a-nothing-loaded", {
+        "etc/modprobe.d/no-overlay.conf": "# hardening\ninstall overlay /bin/false\n"})
+    facts = gather_br_netfilter_facts(root)
+    record = overlay(facts)
+    assert record["state"] == "blocked"
+    assert record["blocked_by"] == {"file": "/etc/modprobe.d/no-overlay.conf", "line": 2, "command": "/bin/false"}
+    assert record["state_reason"] == ("overlay exists but '/bin/false' at /etc/modprobe.d/no-overlay.conf:2 stops it "
+                                      "from loading")
+    assert record["active_at_boot"] is False
+    assert facts["state"] == "loadable" and facts["blocked_by"] is None
+
+
+def test_overlay_is_reported_only_and_never_a_problem(make_tree, tree):
+    base = gather_br_netfilter_facts(tree("derived-trixie-6.12-persisted-k8s"))
+    root = make_tree("derived-trixie-6.12-persisted-k8s", {"etc/modprobe.d/no-overlay.conf": "install overlay /bin/true\n"})
+    blocked = gather_br_netfilter_facts(root)
+    assert overlay(blocked)["state"] == "blocked"
+    assert blocked["problems"] == base["problems"] == []
+    assert blocked["ready"] is True and blocked["ready_after_reboot"] is True
+
+
+def test_overlay_blacklist_is_reported_and_stops_boot_loading(make_tree):
+    root = make_tree("derived-trixie-6.12-persisted-k8s", {"etc/modprobe.d/bl.conf": "blacklist overlay\n"})
+    record = overlay(gather_br_netfilter_facts(root))
+    assert record["state"] == "loadable"
+    assert record["blacklisted_by"] == [{"file": "/etc/modprobe.d/bl.conf", "line": 1}]
+    assert record["persisted"] is True and record["active_at_boot"] is False
+
+
+def test_overlay_listed_in_modules_load_is_active_at_boot(tree):
+    facts = gather_br_netfilter_facts(tree("derived-trixie-6.12-persisted-k8s"))
+    assert overlay(facts)["persisted"] is True
+    assert overlay(facts)["active_at_boot"] is True
+    bare = gather_br_netfilter_facts(tree("trixie-6.12-state-a-nothing-loaded"))
+    assert overlay(bare)["persisted"] is False and overlay(bare)["active_at_boot"] is False
+
+
+@pytest.mark.parametrize("name", ["trixie-6.12-state-c-bridge-br_netfilter", "host-6.18-builtin-nomodules",
+                                  "derived-trixie-6.12-blocked-install-false", "derived-trixie-6.12-docker-container"])
+def test_modules_br_netfilter_repeats_the_top_level_verdict(tree, name):
+    facts = gather_br_netfilter_facts(tree(name))
+    record = facts["modules"]["br_netfilter"]
+    assert dict((key, record[key]) for key in MODULE_KEYS) == dict((key, facts[key]) for key in MODULE_KEYS)
+    assert record["active_at_boot"] == facts["module_active_at_boot"]
+
+
+def test_classify_state_names_the_module_it_classifies():
+    state = classify_state({"dep_files": ["/lib/modules/x/overlay.ko"], "module_support": True}, "overlay")
+    assert state == ("loadable", None, "overlay is available as a module but not loaded",
+                     ["modules.dep lists /lib/modules/x/overlay.ko"])
+
+
+# -- extra sysctl keys --------------------------------------------------------------
+
+RP = "net.ipv4.conf.all.rp_filter"
+V6DEFAULT = "net.ipv6.conf.default.forwarding"
+
+
+def test_extra_key_is_reported_live_persisted_and_after_reboot(make_tree):
+    root = make_tree("derived-trixie-6.12-persisted-k8s", {
+        "proc/sys/net/ipv4/conf/all/rp_filter": "2\n",
+        "usr/lib/sysctl.d/50-default.conf": "net.ipv4.conf.all.rp_filter = 2\n",
+        "etc/sysctl.d/60-rp.conf": "net.ipv4.conf.all.rp_filter = 1\n"})
+    facts = gather_br_netfilter_facts(root, sysctl_keys=[RP])
+    assert facts["live"][RP] == 2
+    assert facts["persisted"][RP]["file"] == "/etc/sysctl.d/60-rp.conf"
+    assert [(a["file"], a["effective"]) for a in facts["persisted_all"][RP]] == [
+        ("/usr/lib/sysctl.d/50-default.conf", False), ("/etc/sysctl.d/60-rp.conf", True)]
+    assert facts["after_reboot"][RP] == 1
+    assert facts["after_reboot_unknown"] == []
+    assert facts["problems"] == [], "extra keys never raise a problem"
+
+
+def test_extra_key_that_no_file_sets_has_an_unknown_value_after_reboot(make_tree):
+    root = make_tree("derived-trixie-6.12-persisted-k8s", {"proc/sys/net/ipv4/conf/all/rp_filter": "2\n"})
+    facts = gather_br_netfilter_facts(root, sysctl_keys=[RP])
+    assert facts["live"][RP] == 2
+    assert facts["persisted"][RP] is None
+    assert facts["after_reboot"][RP] is None, "the live value is not a prediction: it may have been set by hand"
+    assert facts["after_reboot_unknown"] == [RP]
+    assert facts["ready_after_reboot"] is True
+
+
+def test_extra_bridge_key_is_absent_after_reboot_without_the_module(tree, make_tree):
+    facts = gather_br_netfilter_facts(tree("derived-trixie-6.12-sysctl-without-module"),
+                                      sysctl_keys=["net.bridge.bridge-nf-filter-vlan-tagged"])
+    assert facts["after_reboot"]["net.bridge.bridge-nf-filter-vlan-tagged"] is None
+    assert facts["after_reboot_unknown"] == []
+
+
+def test_slashed_extra_key_is_reported_under_its_dotted_name(make_tree):
+    root = make_tree("derived-trixie-6.12-persisted-k8s", {
+        "proc/sys/net/ipv4/conf/eth0.100/rp_filter": "1\n",
+        "etc/sysctl.d/60-vlan.conf": "net/ipv4/conf/eth0.100/rp_filter = 0\n"})
+    facts = gather_br_netfilter_facts(root, sysctl_keys=["net/ipv4/conf/eth0.100/rp_filter"])
+    key = "net.ipv4.conf.eth0/100.rp_filter"
+    assert facts["live"][key] == 1
+    assert facts["persisted"][key]["value"] == "0"
+    assert facts["after_reboot"][key] == 0
+
+
+def test_extra_keys_are_deduplicated_with_the_built_in_ones(tree):
+    facts = gather_br_netfilter_facts(tree("derived-trixie-6.12-persisted-k8s"),
+                                      sysctl_keys=["net/ipv4/ip_forward", RP, "net.ipv4.conf.all.rp_filter"])
+    assert list(facts["live"]).count("net.ipv4.ip_forward") == 1
+    assert list(facts["live"])[-1] == RP and len(facts["live"]) == 7
+    assert facts["after_reboot"]["net.ipv4.ip_forward"] == 1, "a built-in key keeps its known default"
+
+
+@pytest.mark.parametrize("keys, words", [
+    (["net.ipv4.conf.*.rp_filter"], "'net.ipv4.conf.*.rp_filter' is a glob pattern"),
+    (["net.ipv4.ip forward"], "'net.ipv4.ip forward' contains characters"),
+    (["net.ipv4.ip_forward=1"], "'net.ipv4.ip_forward=1' contains characters"),
+    (["-net.ipv4.ip_forward"], "'-net.ipv4.ip_forward' contains characters"),
+    (["net/ipv4/../../kernel"], "'net/ipv4/../../kernel' has an empty, '.' or '..' component"),
+    (["net..ipv4"], "'net..ipv4' has an empty"),
+    ([""], "'' is empty"),
+    ([RP, 7], "7 is not a string"),
+    ("net.ipv4.ip_forward", "must be a list"),
+])
+def test_bad_sysctl_keys_are_rejected_naming_the_key(tree, keys, words):
+    with pytest.raises(BrNetfilterFactsError) as excinfo:
+        gather_br_netfilter_facts(tree("trixie-6.12-state-a-nothing-loaded"), sysctl_keys=keys)
+    assert words in str(excinfo.value)
+
+
+# -- net.ipv6.conf.default.forwarding: watched by default, follows conf/all ---------------
+
+@pytest.mark.parametrize("files, expected", [
+    ({}, 0),
+    ({"etc/sysctl.d/k8s.conf": "net.ipv6.conf.all.forwarding = 1\n"}, 1),
+    ({"etc/sysctl.d/k8s.conf": "net.ipv6.conf.default.forwarding = 1\n"}, 1),
+    ({"etc/sysctl.d/10-dflt.conf": "net.ipv6.conf.default.forwarding = 0\n",
+      "etc/sysctl.d/k8s.conf": "net.ipv6.conf.all.forwarding = 1\n"}, 1),
+    ({"etc/sysctl.d/10-all.conf": "net.ipv6.conf.all.forwarding = 1\n",
+      "etc/sysctl.d/k8s.conf": "net.ipv6.conf.default.forwarding = 0\n"}, 0),
+    ({"etc/sysctl.d/k8s.conf": "net.ipv6.conf.default.forwarding = 0\nnet.ipv6.conf.all.forwarding = 1\n"}, 1),
+])
+def test_default_forwarding_after_reboot_follows_a_later_write_to_all(make_tree, files, expected):
+    facts = gather_br_netfilter_facts(make_tree("trixie-6.12-state-a-nothing-loaded", files))
+    assert facts["live"][V6DEFAULT] == 0
+    assert facts["after_reboot"][V6DEFAULT] == expected
+    assert "after_reboot_unknown" in facts and V6DEFAULT not in facts["after_reboot_unknown"]
+
+
+def test_default_forwarding_is_reported_but_never_a_problem(make_tree):
+    root = make_tree("derived-trixie-6.12-persisted-k8s", {"proc/sys/net/ipv6/conf/default/forwarding": "0\n"})
+    facts = gather_br_netfilter_facts(root)
+    assert facts["live"][V6DEFAULT] == 0
+    assert facts["problems"] == [] and facts["ready"] is True

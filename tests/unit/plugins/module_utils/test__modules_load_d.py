@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._br_netfilter import gather_br_netfilter_facts
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._modules_load_d import (
+    gather_modprobe_policies,
     gather_modprobe_policy,
     install_command_loads,
     parse_kernel_cmdline,
@@ -140,3 +141,17 @@ def test_blacklist_in_two_files_lists_both(make_tree):
     facts = gather_br_netfilter_facts(root)
     assert facts["blacklist_files"] == ["/etc/modprobe.d/a.conf", "/usr/lib/modprobe.d/b.conf"]
     assert facts["blacklisted_by"][1] == {"file": "/usr/lib/modprobe.d/b.conf", "line": 2}
+
+
+def test_policies_for_several_modules_read_modprobe_d_once_and_match_one_by_one(make_tree):
+    root = make_tree(BASE, {
+        "etc/modprobe.d/hardening.conf": "install overlay /bin/false\nblacklist br_netfilter\n",
+        "usr/lib/modprobe.d/50-all.conf": "install br_* /bin/true\n",
+    })
+    policies = gather_modprobe_policies(RootFS(root), ("br_netfilter", "overlay"))
+    assert policies["overlay"]["blocked_by"] == {"file": "/etc/modprobe.d/hardening.conf", "line": 1,
+                                                 "command": "/bin/false"}
+    assert policies["overlay"]["blacklisted"] is False
+    assert policies["br_netfilter"]["blocked_by"]["file"] == "/usr/lib/modprobe.d/50-all.conf"
+    assert policies["br_netfilter"]["blacklisted_by"] == [{"file": "/etc/modprobe.d/hardening.conf", "line": 2}]
+    assert gather_modprobe_policy(RootFS(root), "overlay") == policies["overlay"]

@@ -13,10 +13,12 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._br_netfilter i
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._sysctl_d import (
     build_option_table,
+    canonical_key,
     effective_value,
     gather_sysctl_persistence,
     normalize_key,
     parse_sysctl_text,
+    sysctl_key_problem,
 )
 
 BASE = "trixie-6.12-state-c-bridge-br_netfilter"
@@ -234,3 +236,32 @@ def test_invalid_lines_are_listed_in_facts(make_tree):
     facts = gather_br_netfilter_facts(root)
     assert facts["sysctl_invalid_lines"] == [{"file": "/etc/sysctl.d/k8s.conf", "line": 1, "text": "br_netfilter"}]
     assert facts["persisted"][IPT]["line"] == 2
+
+
+@pytest.mark.parametrize("key, canonical", [
+    ("net.ipv4.ip_forward", "net.ipv4.ip_forward"),
+    ("net/ipv4/ip_forward", "net.ipv4.ip_forward"),
+    ("net/ipv4/conf/eth0.100/rp_filter", "net.ipv4.conf.eth0/100.rp_filter"),
+    ("net.ipv4.conf.eth0/100.rp_filter", "net.ipv4.conf.eth0/100.rp_filter"),
+])
+def test_canonical_key_is_the_dotted_form_sysctl_prints(key, canonical):
+    assert canonical_key(key) == canonical
+
+
+@pytest.mark.parametrize("key, problem", [
+    ("net.ipv4.conf.all.rp_filter", None),
+    ("net/ipv4/conf/eth0.100/rp_filter", None),
+    ("net.ipv4.conf.br-1a2b.forwarding", None),
+    ("net.*.ip_forward", "is a glob pattern"),
+    ("net.ipv4.conf.eth[01].rp_filter", "is a glob pattern"),
+    ("net.ipv4.ip_forward = 1", "contains characters"),
+    ("-net.ipv4.ip_forward", "contains characters"),
+    ("/net/ipv4/ip_forward", "contains characters"),
+    ("net.ipv4.", "has an empty, '.' or '..' component"),
+    ("net/ipv4/../ip_forward", "has an empty, '.' or '..' component"),
+    ("", "is empty"),
+    (None, "is not a string"),
+])
+def test_sysctl_key_problem_names_what_is_wrong(key, problem):
+    found = sysctl_key_problem(key)
+    assert (found is None) if problem is None else found.startswith(problem)

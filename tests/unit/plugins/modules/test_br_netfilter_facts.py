@@ -45,3 +45,21 @@ def test_module_rejects_relative_managed_file(capsys):
     rc, result = run_module(capsys, {"managed_sysctl_file": "k8s.conf"})
     assert rc == 1
     assert result["msg"] == "managed_sysctl_file must be an absolute path as seen on the target, got 'k8s.conf'"
+
+
+def test_module_watches_the_extra_sysctl_keys(capsys, make_tree):
+    root = make_tree("derived-trixie-6.12-persisted-k8s", {"proc/sys/net/ipv4/conf/all/rp_filter": "2\n"})
+    rc, result = run_module(capsys, {"root": root, "sysctl_keys": ["net/ipv4/conf/all/rp_filter"]})
+    assert rc == 0
+    facts = result["ansible_facts"]["br_netfilter"]
+    assert facts["live"]["net.ipv4.conf.all.rp_filter"] == 2
+    assert facts["after_reboot"]["net.ipv4.conf.all.rp_filter"] is None
+    assert facts["after_reboot_unknown"] == ["net.ipv4.conf.all.rp_filter"]
+    assert facts["modules"]["overlay"]["state"] == "loadable"
+
+
+def test_module_rejects_a_glob_key_naming_it(capsys, tree):
+    rc, result = run_module(capsys, {"root": tree("trixie-6.12-state-a-nothing-loaded"),
+                                     "sysctl_keys": ["net.ipv4.ip_forward", "net.ipv4.conf.*.rp_filter"]})
+    assert rc == 1
+    assert result["msg"].startswith("sysctl_keys: 'net.ipv4.conf.*.rp_filter' is a glob pattern")
