@@ -17,19 +17,9 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._br_netfilter_p
     check_settings,
     k8s_node_readiness,
     plan_br_netfilter,
+    sysctl_keys_of,
     verify_br_netfilter,
 )
-
-
-def _live_values(sysctl_live_result):
-    """{key: after} from a registered nodeprep.netfilter.sysctl_live result (or an already flat dict)."""
-    if not isinstance(sysctl_live_result, dict) or sysctl_live_result.get("skipped"):
-        return {}
-    values = sysctl_live_result.get("sysctls", sysctl_live_result)
-    flat = {}
-    for key, item in values.items():
-        flat[key] = item.get("after") if isinstance(item, dict) else item
-    return flat
 
 
 def br_netfilter_plan(facts, sysctls, sysctl_file, modules_load_file, extra_modules=None,
@@ -46,21 +36,21 @@ def br_netfilter_plan(facts, sysctls, sysctl_file, modules_load_file, extra_modu
 def br_netfilter_settings(sysctls, sysctl_file, modules_load_file, extra_modules=None, unavailable_action="fail",
                           ipv6_forwarding=False, arptables=False):
     try:
-        check_settings(sysctls, sysctl_file, modules_load_file, extra_modules or [], unavailable_action,
-                       bool(ipv6_forwarding), bool(arptables))
+        entries, _modules = check_settings(sysctls, sysctl_file, modules_load_file, extra_modules or [],
+                                           unavailable_action, bool(ipv6_forwarding), bool(arptables))
     except PlanError as exc:
-        return {"ok": False, "errors": ["Invalid settings: %s." % exc]}
-    return {"ok": True, "errors": []}
+        return {"ok": False, "errors": ["Invalid settings: %s." % exc], "sysctl_keys": []}
+    return {"ok": True, "errors": [], "sysctl_keys": sysctl_keys_of(entries)}
 
 
-def br_netfilter_verify(facts, plan, live=None):
+def br_netfilter_verify(facts, plan):
     if not isinstance(plan, dict) or "promised" not in plan:
         raise AnsibleFilterError("br_netfilter_verify: plan must be the result of br_netfilter_plan")
-    return verify_br_netfilter(plan, facts, _live_values(live))
+    return verify_br_netfilter(plan, facts)
 
 
-def k8s_node_ready(facts, live=None, dual_stack=False, overlay=None):
-    return k8s_node_readiness(facts, _live_values(live), dual_stack=bool(dual_stack), overlay=overlay)
+def k8s_node_ready(facts, dual_stack=False, overlay=False):
+    return k8s_node_readiness(facts, dual_stack=bool(dual_stack), overlay=bool(overlay))
 
 
 class FilterModule(object):

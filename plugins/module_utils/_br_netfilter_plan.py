@@ -17,11 +17,16 @@ and hand it here, through the filter plugins in ``plugins/filter/``:
     file that would override ours is found before anything is written, and in
     check mode.
 
-``verify_br_netfilter(plan, facts, live)``
+``verify_br_netfilter(plan, facts)``
     Compares facts gathered after the changes with the plan's promises.
 
-``k8s_node_readiness(facts, live, dual_stack, overlay)``
-    The exact checks flannel and kubeadm run at start-up (``K8S_CHECKS``).
+``k8s_node_readiness(facts, dual_stack, overlay)``
+    The exact checks flannel and kubeadm run at start-up (``K8S_CHECKS``), and
+    whether overlay is present now and after a reboot (``OVERLAY_CHECKS``).
+
+The facts must watch every key the role sets (the facts module's
+``sysctl_keys``; ``check_settings`` returns the list to pass), so every
+override by a later sysctl.d file is found and every value is read back.
 
 No Ansible import: unit-tested directly.
 """
@@ -33,9 +38,10 @@ import re
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._sysctl_d import (
     build_option_table,
+    canonical_key,
     effective_value,
-    is_glob,
     normalize_key,
+    sysctl_key_problem,
 )
 
 ACTIONS = ("fail", "warn")
@@ -61,7 +67,7 @@ ACTION_VARIABLES = "br_netfilter_unavailable_action (k8s_node_unavailable_action
 ACCEPT_VARIABLES = "br_netfilter_accept_overrides (k8s_node_accept_overrides for the k8s_node role)"
 
 _MODULE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/+-]*$")
+FACTS_MODULE = "nodeprep.netfilter.br_netfilter_facts"
 
 # Why br_netfilter cannot be active now, one row per cause, with the remedy.
 # Keys: the facts' ``state`` (``blocked``) or ``unavailable_reason``.
@@ -177,17 +183,17 @@ K8S_CHECKS = (
 )
 
 
-# overlay: no start-up message to quote, so these carry a consequence instead of a failure text.
+# overlay: no start-up message to quote, so these carry a consequence instead of a failure text. Judged from the
+# facts' ``modules.overlay`` (br_netfilter_facts classifies overlay the way it classifies br_netfilter).
 OVERLAY_CHECKS = (
     {"id": "overlay-present", "tool": "containerd", "failure": None,
-     "check": "the overlay module is loaded or built in (/sys/module/overlay exists)",
+     "check": "overlay is loaded or built in (br_netfilter_facts: modules.overlay.state loaded or builtin)",
      "consequence": "the overlayfs snapshotter of containerd (and CRI-O's overlay storage) cannot mount images",
-     "observed": "/sys/module/overlay is absent",
      "reference": "https://kubernetes.io/docs/setup/production-environment/container-runtimes/"},
     {"id": "overlay-persisted", "tool": "containerd", "failure": None,
-     "check": "overlay is listed for systemd-modules-load",
+     "check": "overlay is built in, or listed for systemd-modules-load and neither blocked nor blacklisted "
+              "(modules.overlay.active_at_boot)",
      "consequence": "overlay may be missing after a reboot",
-     "observed": "no modules-load.d file lists overlay",
      "reference": "https://www.freedesktop.org/software/systemd/man/latest/modules-load.d.html"},
 )
 
@@ -240,9 +246,10 @@ def validate_sysctls(sysctls):
         if not isinstance(item, dict) or set(item) - {"name", "value"} or "name" not in item or "value" not in item:
             raise PlanError("sysctls[%d] must be a dict with exactly 'name' and 'value', got %r" % (index, item))
         name, value = item["name"], item["value"]
-        if not isinstance(name, str) or not _KEY_RE.match(name) or is_glob(name):
-            raise PlanError("sysctls[%d].name %r is not a sysctl key (e.g. net.ipv4.ip_forward; no spaces, '=' "
-                            "or glob characters)" % (index, name))
+        problem = sysctl_key_problem(name)
+        if problem:
+            raise PlanError("sysctls[%d].name %r is not a sysctl key: it %s (e.g. net.ipv4.ip_forward)"
+                            % (index, name, problem))
         if isinstance(value, bool) or not isinstance(value, int):
             try:
                 if isinstance(value, bool) or not isinstance(value, str):
@@ -254,7 +261,7 @@ def validate_sysctls(sysctls):
         if path in seen:
             raise PlanError("sysctls lists %s twice (as %r and %r)" % (name, seen[path], name))
         seen[path] = name
-        result.append({"name": name, "value": str(value), "path": path})
+        result.append({"name": name, "value": str(value), "path": path, "key": canonical_key(name)})
     return result
 
 
@@ -379,6 +386,11 @@ def with_optional_sysctls(sysctls, **switches):
     return result
 
 
+def sysctl_keys_of(entries):
+    """The keys to pass to br_netfilter_facts' ``sysctl_keys`` for validated entries (canonical dotted form)."""
+    return [entry["key"] for entry in entries]
+
+
 def check_settings(sysctls, sysctl_file, modules_load_file, extra_modules=(), unavailable_action="fail",
                    ipv6_forwarding=False, arptables=False):
     """Validate the role settings without any facts; returns ``(entries, extra_modules)``.
@@ -404,16 +416,22 @@ def plan_br_netfilter(facts, sysctls, sysctl_file, modules_load_file, extra_modu
     ``context`` host|container; ``state``; ``load_module``; ``modules_load``
     {manage, path, modules}; ``sysctl`` {manage, path, entries, skipped};
     ``live`` {key: value} to set now; ``live_pending`` (keys whose live value
-    differs from it, or is not reported by the facts); ``promised`` {key: value} now and after
-    reboot; ``overrides``; ``unwatched`` (keys the facts do not report) and
-    ``readback`` (their promised values, to read back); ``assert`` {module_now,
+    differs from it); ``promised`` {key: value} now and after
+    reboot; ``overrides``; ``modules_skipped`` (extra modules not listed for
+    boot, with the reason); ``assert`` {module_now,
     module_at_boot, ready, ready_after_reboot, boot_modules}; ``errors``,
     ``warnings``, ``notes``; ``blocker``, ``boot_blocker``.
     """
     entries, extras = check_settings(sysctls, sysctl_file, modules_load_file, extra_modules, unavailable_action,
                                      ipv6_forwarding, arptables)
     if not isinstance(facts, dict) or "state" not in facts or "live" not in facts:
-        raise PlanError("facts must be ansible_facts.br_netfilter from nodeprep.netfilter.br_netfilter_facts")
+        raise PlanError("facts must be ansible_facts.br_netfilter from %s" % FACTS_MODULE)
+    watched = facts.get("persisted_all") or {}
+    unwatched = [entry["key"] for entry in entries if entry["key"] not in watched or entry["key"] not in facts["live"]]
+    if unwatched:
+        raise PlanError("the facts do not report %s: gather them with %s and sysctl_keys listing every key "
+                        "the role sets (%s), so that a later sysctl.d file overriding one of them is found"
+                        % (", ".join(unwatched), FACTS_MODULE, ", ".join(sysctl_keys_of(entries))))
 
     env = facts.get("environment") or {}
     context = "container" if env.get("container") else "host"
@@ -440,17 +458,25 @@ def plan_br_netfilter(facts, sysctls, sysctl_file, modules_load_file, extra_modu
                             "reason": "br_netfilter is not active: the key does not exist"})
         else:
             written.append(entry)
-    modules = list(extras)
+    # An extra module the facts know to be blocked or missing is not listed: systemd-modules-load would fail on it.
+    modules, modules_skipped = [], []
+    known = facts.get("modules") or {}
+    for name in extras:
+        record = known.get(name) or {}
+        if context == "host" and record.get("state") in ("blocked", "unavailable"):
+            modules_skipped.append({"name": name, "state": record["state"], "reason": record.get("state_reason")})
+            warnings.append("[MODULE_NOT_LISTED] %s is %s (%s): it is not listed in %s, because "
+                            "systemd-modules-load.service would fail on it at boot."
+                            % (name, record["state"], record.get("state_reason"), modules_load_file))
+            continue
+        modules.append(name)
     if context == "host" and module_active and state != "builtin" and MODULE not in modules:
         modules.append(MODULE)
 
-    promised, live, overrides, unwatched = {}, {}, [], []
-    watched = facts.get("persisted_all") or {}
+    promised, live, overrides = {}, {}, []
     for entry in written:
-        name, value = entry["name"], entry["value"]
-        if name not in watched:
-            unwatched.append(name)
-        if context == "container" or name not in watched:
+        name, value = entry["key"], entry["value"]
+        if context == "container":
             promised[name] = value
             live[name] = value
             continue
@@ -486,11 +512,8 @@ def plan_br_netfilter(facts, sysctls, sysctl_file, modules_load_file, extra_modu
             errors.append("[SYSCTL_OVERRIDDEN] %s Remedy: change or remove that line, or give our file a name that "
                           "sorts later (br_netfilter_sysctl_file), or set %s: true to accept the other file's value."
                           % (text, ACCEPT_VARIABLES))
-    if unwatched:
-        notes.append("br_netfilter_facts does not report %s, so a later sysctl.d file overriding it cannot be "
-                     "detected; its live value is still set and verified." % ", ".join(unwatched))
     now = facts.get("live") or {}
-    live_pending = sorted(key for key, value in live.items() if key not in now or not same_value(now[key], value))
+    live_pending = sorted(key for key, value in live.items() if not same_value(now.get(key), value))
     if context == "container":
         live, live_pending = {}, []
         notes.append("Inside a container (%s): no module is loaded, no file is written and /proc/sys is not "
@@ -515,14 +538,13 @@ def plan_br_netfilter(facts, sysctls, sysctl_file, modules_load_file, extra_modu
         "load_module": context == "host" and state == "loadable" and not errors,
         "modules_load": {"manage": context == "host" and bool(modules), "path": modules_load_file,
                          "modules": modules},
+        "modules_skipped": modules_skipped,
         "sysctl": {"manage": context == "host" and bool(written), "path": sysctl_file,
                    "entries": [{"name": e["name"], "value": e["value"]} for e in written], "skipped": skipped},
         "live": live,
         "live_pending": live_pending,
         "promised": promised,
         "overrides": overrides,
-        "unwatched": unwatched,
-        "readback": dict((name, promised[name]) for name in unwatched if promised.get(name) is not None),
         "assert": assertions,
         "blocker": blocker,
         "boot_blocker": boot_blocker,
@@ -539,14 +561,13 @@ def _problem_summary(facts):
                      if p.get("severity") in ("medium", "high")) or "no problem reported"
 
 
-def verify_br_netfilter(plan, facts, live=None):
+def verify_br_netfilter(plan, facts):
     """Check facts gathered after the changes against the plan's promises.
 
-    ``live`` maps keys to the values read by ``sysctl_live`` (used for keys the
-    facts do not watch, and in a container). Returns ``{"ok", "failures",
-    "summary", "live"}`` (``live``: the value of each promised key now).
+    The facts must watch every promised key (``sysctl_keys``). Returns
+    ``{"ok", "failures", "summary", "live"}`` (``live``: the value of each
+    promised key now).
     """
-    live = live or {}
     failures = []
     observed = {}
     checks = plan["assert"]
@@ -564,17 +585,20 @@ def verify_br_netfilter(plan, facts, live=None):
                             % (module, plan["modules_load"]["path"]))
     after = facts.get("after_reboot") or {}
     for key, value in sorted(plan["promised"].items()):
-        now = watched[key] if key in watched else live.get(key)
+        now = watched.get(key)
         observed[key] = now
-        if key not in watched and key not in live:
-            failures.append("%s was not read back" % key)
+        if key not in watched:
+            failures.append("%s is not reported by the facts (gather them with sysctl_keys listing it)" % key)
         elif not same_value(now, value):
             failures.append("%s is %s now, promised %s" % (key, "absent" if now is None else now, value))
         if plan["context"] == "host" and key in after and not same_value(after[key], value):
             record = (facts.get("persisted") or {}).get(key)
             source = _where(record) if record else "no sysctl.d file sets it"
-            failures.append("%s will be %s after a reboot (%s), promised %s"
-                            % (key, "absent" if after[key] is None else after[key], source, value))
+            if after[key] is None and key in (facts.get("after_reboot_unknown") or []):
+                outcome = "the kernel's default (not known here)"
+            else:
+                outcome = "absent" if after[key] is None else after[key]
+            failures.append("%s will be %s after a reboot (%s), promised %s" % (key, outcome, source, value))
     if checks["ready"] and not facts.get("ready"):
         failures.append("br_netfilter_facts reports ready=false: %s" % _problem_summary(facts))
     if checks["ready_after_reboot"] and not facts.get("ready_after_reboot"):
@@ -601,23 +625,40 @@ def _describe_check(item):
     return "%s (check: %s; observed: %s)" % (outcome, item["check"], item["observed"])
 
 
-def k8s_node_readiness(facts, live=None, dual_stack=False, overlay=None):
-    """Run K8S_CHECKS against the facts (and ``live`` values for unwatched keys).
+def _overlay_observed(facts, check_id):
+    """(good, observed) for one OVERLAY_CHECKS row, from the facts' ``modules.overlay``."""
+    record = (facts.get("modules") or {}).get("overlay")
+    if not record:
+        return False, "the facts do not report overlay (modules.overlay is missing)"
+    state = record.get("state")
+    if check_id == "overlay-present":
+        return state in ACTIVE_STATES, "overlay is %s: %s" % (state, record.get("state_reason"))
+    if record.get("active_at_boot"):
+        return True, None
+    if record.get("blocked_by"):
+        return False, "overlay is blocked at boot by %s ('%s')" % (_where(record["blocked_by"]),
+                                                                 record["blocked_by"].get("command"))
+    if record.get("blacklisted"):
+        return False, "overlay is blacklisted by %s; systemd-modules-load skips it" % ", ".join(
+            _where(ref) for ref in record.get("blacklisted_by") or [])
+    if state in ("loaded", "loadable"):
+        return False, "no modules-load.d file lists overlay"
+    return False, "overlay is %s: %s" % (state, record.get("state_reason"))
 
-    ``overlay``: ``{"present": bool, "persisted": bool}`` or None to skip.
-    Returns ``{"ok", "failed": [check + "observed"], "passed": [ids], "summary"}``.
+
+def k8s_node_readiness(facts, dual_stack=False, overlay=False):
+    """Run K8S_CHECKS against the facts, and OVERLAY_CHECKS when ``overlay`` is true.
+
+    Inside a container (``environment.container``) overlay-persisted is skipped: what loads at boot is the
+    host's configuration. Returns ``{"ok", "failed": [check + "observed"], "passed": [ids], "summary"}``.
     """
-    live = live or {}
     watched = facts.get("live") or {}
     failed, passed = [], []
     for check in K8S_CHECKS:
         if check["dual_stack_only"] and not dual_stack:
             continue
         key = check["key"]
-        if key in watched:
-            value, known = watched[key], True
-        else:
-            value, known = live.get(key), key in live
+        value = watched.get(key)
         if check["test"] == "present":
             good = value is not None
         else:
@@ -626,19 +667,21 @@ def k8s_node_readiness(facts, live=None, dual_stack=False, overlay=None):
             passed.append(check["id"])
             continue
         item = dict(check)
-        item["observed"] = ("%s is %s" % (key, "absent" if value is None else value)) if known else (
-            "%s was not read" % key)
+        item["observed"] = ("%s is %s" % (key, "absent" if value is None else value)) if key in watched else (
+            "%s is not reported by the facts" % key)
         failed.append(item)
-    if overlay is not None:
-        for item in OVERLAY_CHECKS:
-            if item["id"] == "overlay-present":
-                good = bool(overlay.get("present"))
-            else:
-                good = overlay.get("persisted") is not False
+    if overlay:
+        in_container = bool((facts.get("environment") or {}).get("container"))
+        for check in OVERLAY_CHECKS:
+            if check["id"] == "overlay-persisted" and in_container:
+                continue
+            good, observed = _overlay_observed(facts, check["id"])
             if good:
-                passed.append(item["id"])
+                passed.append(check["id"])
             else:
-                failed.append(dict(item))
+                item = dict(check)
+                item["observed"] = observed
+                failed.append(item)
     if failed:
         summary = "Not ready for kubeadm/flannel: " + " | ".join(_describe_check(item) for item in failed)
     else:

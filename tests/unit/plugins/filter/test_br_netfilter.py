@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.nodeprep.netfilter.plugins.filter.br_netfilter import FilterModule, _live_values
+from ansible_collections.nodeprep.netfilter.plugins.filter.br_netfilter import FilterModule
 
 FILTERS = FilterModule().filters()
 SYSCTLS = [{"name": "net.ipv4.ip_forward", "value": 1}]
@@ -15,20 +15,21 @@ SYSCTLS = [{"name": "net.ipv4.ip_forward", "value": 1}]
 
 def test_settings_filter_returns_errors_instead_of_raising():
     bad = FILTERS["br_netfilter_settings"](SYSCTLS, "", "/etc/modules-load.d/k8s.conf")
-    assert bad == {"ok": False, "errors": ["Invalid settings: the sysctl file must be a non-empty path."]}
+    assert bad == {"ok": False, "errors": ["Invalid settings: the sysctl file must be a non-empty path."],
+                   "sysctl_keys": []}
     good = FILTERS["br_netfilter_settings"](SYSCTLS, "/etc/sysctl.d/k8s.conf", "/etc/modules-load.d/k8s.conf")
-    assert good == {"ok": True, "errors": []}
+    assert good == {"ok": True, "errors": [], "sysctl_keys": ["net.ipv4.ip_forward"]}
+
+
+def test_settings_filter_lists_every_key_to_watch_including_the_switches():
+    sysctls = SYSCTLS + [{"name": "net/ipv4/conf/eth0.100/rp_filter", "value": 1}]
+    result = FILTERS["br_netfilter_settings"](sysctls, "/etc/sysctl.d/k8s.conf", "/etc/modules-load.d/k8s.conf",
+                                              ipv6_forwarding=True, arptables=True)
+    assert result["sysctl_keys"] == ["net.ipv4.ip_forward", "net.ipv4.conf.eth0/100.rp_filter",
+                                     "net.ipv6.conf.all.forwarding", "net.bridge.bridge-nf-call-arptables"]
 
 
 def test_plan_filter_turns_bad_settings_into_an_error_plan():
     result = FILTERS["br_netfilter_plan"]({}, SYSCTLS, "/etc/sysctl.conf", "/etc/modules-load.d/k8s.conf")
     assert result["invalid"] is True
     assert result["errors"][0].startswith("Invalid settings: the sysctl file must be a file directly in /etc/sysctl.d")
-
-
-def test_live_values_flatten_a_registered_sysctl_live_result():
-    registered = {"changed": True, "sysctls": {"net.ipv4.ip_forward": {"before": "0", "after": "1"}}}
-    assert _live_values(registered) == {"net.ipv4.ip_forward": "1"}
-    assert _live_values({"skipped": True, "changed": False}) == {}
-    assert _live_values({"net.ipv4.ip_forward": "1"}) == {"net.ipv4.ip_forward": "1"}
-    assert _live_values(None) == {}

@@ -33,8 +33,8 @@ DEFAULT_SYSCTLS = [{"name": IPT, "value": 1}, {"name": IP6T, "value": 1}, {"name
 
 @pytest.fixture
 def facts_of(make_tree):
-    def _facts(base, files=None):
-        return gather_br_netfilter_facts(make_tree(base, files or {}))
+    def _facts(base, files=None, sysctl_keys=()):
+        return gather_br_netfilter_facts(make_tree(base, files or {}), sysctl_keys=sysctl_keys)
     return _facts
 
 
@@ -263,13 +263,64 @@ def test_optional_switches_add_keys_once(facts_of):
     assert result["promised"][V6ALL] == "0", "an explicit entry wins over the switch"
 
 
-def test_unwatched_keys_are_set_and_read_back_but_not_override_checked(facts_of):
-    result = plan(facts_of(LOADABLE), sysctls=DEFAULT_SYSCTLS + [
-        {"name": "net.ipv6.conf.default.forwarding", "value": 1}])
-    assert result["unwatched"] == ["net.ipv6.conf.default.forwarding"]
-    assert result["readback"] == {"net.ipv6.conf.default.forwarding": "1"}
-    assert result["live"]["net.ipv6.conf.default.forwarding"] == "1"
-    assert "cannot be detected" in result["notes"][0]
+# -- every key the role sets is watched, so every override is found ---------------------------
+
+RP = "net.ipv4.conf.all.rp_filter"
+V6DEFAULT = "net.ipv6.conf.default.forwarding"
+WITH_RP = DEFAULT_SYSCTLS + [{"name": RP, "value": 1}]
+
+
+def test_override_of_a_custom_key_is_detected(facts_of):
+    facts = facts_of(LOADABLE, {"etc/sysctl.d/zz-hardening.conf": "net.ipv4.conf.all.rp_filter = 2\n"},
+                     sysctl_keys=[RP])
+    result = plan(facts, sysctls=WITH_RP)
+    assert len(result["errors"]) == 1
+    assert result["errors"][0].startswith("[SYSCTL_OVERRIDDEN] net.ipv4.conf.all.rp_filter = 1 in /etc/sysctl.d/k8s.conf")
+    assert "/etc/sysctl.d/zz-hardening.conf line 1 sets 2" in result["errors"][0]
+    assert result["overrides"] == [{"key": RP, "ours": "1", "value": "2", "file": "/etc/sysctl.d/zz-hardening.conf",
+                                    "line": 1}]
+    assert result["notes"] == [], "no key goes unchecked, so there is nothing to note"
+
+
+def test_accepted_override_of_a_custom_key_promises_the_winning_value(facts_of):
+    facts = facts_of(LOADABLE, {"etc/sysctl.d/zz-hardening.conf": "net.ipv4.conf.all.rp_filter = 2\n"},
+                     sysctl_keys=[RP])
+    result = plan(facts, sysctls=WITH_RP, accept_overrides=True)
+    assert result["errors"] == []
+    assert result["promised"][RP] == "2" and result["live"][RP] == "2"
+    assert result["assert"]["ready"] is True, "rp_filter is not one of the readiness keys"
+
+
+def test_earlier_file_for_a_custom_key_is_overridden_by_ours(facts_of):
+    facts = facts_of(LOADABLE, {"usr/lib/sysctl.d/50-default.conf": "net.ipv4.conf.all.rp_filter = 2\n"},
+                     sysctl_keys=[RP])
+    result = plan(facts, sysctls=WITH_RP)
+    assert result["errors"] == [] and result["promised"][RP] == "1"
+
+
+def test_default_forwarding_is_watched_without_being_asked(facts_of):
+    facts = facts_of(LOADABLE, {"etc/sysctl.d/zz-v6.conf": "net.ipv6.conf.default.forwarding = 0\n"})
+    result = plan(facts, sysctls=DEFAULT_SYSCTLS + [{"name": V6DEFAULT, "value": 1}])
+    assert "/etc/sysctl.d/zz-v6.conf line 1 sets 0" in result["errors"][0]
+
+
+def test_slashed_key_is_checked_and_promised_under_its_dotted_name(facts_of):
+    key = "net.ipv4.conf.eth0/100.rp_filter"
+    facts = facts_of(LOADABLE, {"etc/sysctl.d/zz-vlan.conf": "net/ipv4/conf/eth0.100/rp_filter = 0\n"},
+                     sysctl_keys=["net/ipv4/conf/eth0.100/rp_filter"])
+    result = plan(facts, sysctls=DEFAULT_SYSCTLS + [{"name": "net/ipv4/conf/eth0.100/rp_filter", "value": 1}])
+    assert result["overrides"][0]["key"] == key
+    assert {"name": "net/ipv4/conf/eth0.100/rp_filter", "value": "1"} in result["sysctl"]["entries"]
+
+
+def test_facts_that_do_not_watch_a_key_are_refused(facts_of):
+    with pytest.raises(PlanError) as excinfo:
+        plan(facts_of(LOADABLE), sysctls=WITH_RP)
+    message = str(excinfo.value)
+    assert message.startswith("the facts do not report net.ipv4.conf.all.rp_filter: gather them with "
+                              "nodeprep.netfilter.br_netfilter_facts and sysctl_keys")
+    assert "net.bridge.bridge-nf-call-iptables, net.bridge.bridge-nf-call-ip6tables, net.ipv4.ip_forward, " \
+           "net.ipv4.conf.all.rp_filter" in message
 
 
 # -- verification ---------------------------------------------------------------
@@ -298,14 +349,24 @@ def test_module_not_loaded_fails_verification(facts_of):
     assert verdict["failures"][0].startswith("br_netfilter is loadable, expected loaded or built in")
 
 
-def test_unwatched_key_is_verified_from_the_live_readback(facts_of):
-    facts = facts_of(CONVERGED)
-    the_plan = plan(facts, sysctls=DEFAULT_SYSCTLS + [{"name": "net.ipv6.conf.default.forwarding", "value": 1}])
-    assert verify_br_netfilter(the_plan, facts, {"net.ipv6.conf.default.forwarding": "1"})["ok"] is True
-    failed = verify_br_netfilter(the_plan, facts, {"net.ipv6.conf.default.forwarding": "0"})
-    assert failed["failures"] == ["net.ipv6.conf.default.forwarding is 0 now, promised 1"]
-    unread = verify_br_netfilter(the_plan, facts, {})
-    assert unread["failures"] == ["net.ipv6.conf.default.forwarding was not read back"]
+def test_custom_key_is_verified_from_the_facts_now_and_after_reboot(facts_of):
+    before = facts_of(CONVERGED, {"proc/sys/net/ipv4/conf/all/rp_filter": "2\n"}, sysctl_keys=[RP])
+    the_plan = plan(before, sysctls=WITH_RP)
+    assert the_plan["live_pending"] == [RP]
+    after = facts_of(CONVERGED, {"proc/sys/net/ipv4/conf/all/rp_filter": "1\n",
+                                 "etc/sysctl.d/k8s.conf": "".join("%s = 1\n" % entry["name"] for entry in WITH_RP)},
+                      sysctl_keys=[RP])
+    verdict = verify_br_netfilter(the_plan, after)
+    assert verdict["ok"] is True, verdict["failures"]
+    assert verdict["live"][RP] == 1
+    stale = facts_of(CONVERGED, {"proc/sys/net/ipv4/conf/all/rp_filter": "2\n"}, sysctl_keys=[RP])
+    assert verify_br_netfilter(the_plan, stale)["failures"] == [
+        "net.ipv4.conf.all.rp_filter is 2 now, promised 1",
+        "net.ipv4.conf.all.rp_filter will be the kernel's default (not known here) after a reboot (no sysctl.d file "
+        "sets it), promised 1"]
+    unwatched = facts_of(CONVERGED)
+    assert verify_br_netfilter(the_plan, unwatched)["failures"] == [
+        "net.ipv4.conf.all.rp_filter is not reported by the facts (gather them with sysctl_keys listing it)"]
 
 
 # -- Kubernetes / flannel readiness -------------------------------------------------
@@ -324,18 +385,63 @@ def test_bridge_only_node_fails_flannels_exact_check(facts_of):
 def test_converged_node_passes_ipv4_checks_and_dual_stack_needs_default_forwarding(facts_of):
     facts = facts_of(CONVERGED)
     assert k8s_node_readiness(facts)["ok"] is True
-    dual = k8s_node_readiness(facts, {}, dual_stack=True)
+    dual = k8s_node_readiness(facts, dual_stack=True)
     assert [item["id"] for item in dual["failed"]] == ["kubeadm-ipv6-forward"]
-    assert dual["failed"][0]["observed"] == "net.ipv6.conf.default.forwarding was not read"
-    ok = k8s_node_readiness(facts, {"net.ipv6.conf.default.forwarding": "1"}, dual_stack=True)
+    assert dual["failed"][0]["observed"] == "net.ipv6.conf.default.forwarding is 0"
+    ok = k8s_node_readiness(facts_of(CONVERGED, {"proc/sys/net/ipv6/conf/default/forwarding": "1\n"}),
+                            dual_stack=True)
     assert ok["ok"] is True and "flannel-ipv6" in ok["passed"]
 
 
-def test_overlay_absent_or_not_persisted_is_reported(facts_of):
-    facts = facts_of(CONVERGED)
-    report = k8s_node_readiness(facts, overlay={"present": False, "persisted": False})
-    assert [item["id"] for item in report["failed"]] == ["overlay-present", "overlay-persisted"]
-    assert k8s_node_readiness(facts, overlay={"present": True, "persisted": True})["ok"] is True
+OVERLAY_LOADED = {"sys/module/overlay/initstate": "live\n"}
+
+
+def test_overlay_checks_come_from_the_facts(facts_of):
+    loaded = k8s_node_readiness(facts_of(CONVERGED, OVERLAY_LOADED), overlay=True)
+    assert loaded["ok"] is True
+    assert loaded["passed"][-2:] == ["overlay-present", "overlay-persisted"]
+    loadable = k8s_node_readiness(facts_of(CONVERGED), overlay=True)
+    assert [item["id"] for item in loadable["failed"]] == ["overlay-present"]
+    assert loadable["failed"][0]["observed"] == "overlay is loadable: overlay is available as a module but not loaded"
+    assert "containerd: the overlayfs snapshotter" in loadable["summary"]
+    assert k8s_node_readiness(facts_of(CONVERGED))["ok"] is True, "overlay is checked only when asked"
+
+
+def test_overlay_loaded_but_not_listed_for_boot_fails_persisted(facts_of):
+    facts = facts_of(CONVERGED, dict(OVERLAY_LOADED, **{"etc/modules-load.d/k8s.conf": "br_netfilter\n"}))
+    report = k8s_node_readiness(facts, overlay=True)
+    assert [(item["id"], item["observed"]) for item in report["failed"]] == [
+        ("overlay-persisted", "no modules-load.d file lists overlay")]
+
+
+def test_overlay_blocked_at_boot_names_the_line(facts_of):
+    facts = facts_of(CONVERGED, dict(OVERLAY_LOADED, **{"etc/modprobe.d/no-overlay.conf": "install overlay /bin/false\n"}))
+    report = k8s_node_readiness(facts, overlay=True)
+    assert report["failed"][0]["observed"] == (
+        "overlay is blocked at boot by /etc/modprobe.d/no-overlay.conf line 1 ('/bin/false')")
+
+
+def test_overlay_built_in_needs_no_boot_listing(facts_of):
+    facts = facts_of("host-6.18-builtin-nomodules")
+    report = k8s_node_readiness(facts, overlay=True)
+    assert {"overlay-present", "overlay-persisted"} <= set(report["passed"])
+
+
+def test_overlay_persistence_is_not_judged_inside_a_container(facts_of):
+    facts = facts_of("derived-trixie-6.12-podman-container", OVERLAY_LOADED)
+    report = k8s_node_readiness(facts, overlay=True)
+    assert "overlay-present" in report["passed"]
+    assert "overlay-persisted" not in report["passed"] + [item["id"] for item in report["failed"]]
+
+
+def test_blocked_extra_module_is_not_listed_for_boot(facts_of):
+    facts = facts_of(LOADABLE, {"etc/modprobe.d/no-overlay.conf": "install overlay /bin/false\n"})
+    result = plan(facts, extra_modules=["overlay"])
+    assert result["modules_load"]["modules"] == ["br_netfilter"]
+    assert result["modules_skipped"] == [{"name": "overlay", "state": "blocked", "reason": (
+        "overlay exists but '/bin/false' at /etc/modprobe.d/no-overlay.conf:1 stops it from loading")}]
+    assert result["warnings"][0].startswith("[MODULE_NOT_LISTED] overlay is blocked")
+    assert result["errors"] == []
 
 
 def test_every_check_quotes_a_tool_message_and_a_reference():
@@ -354,6 +460,5 @@ def test_live_pending_lists_only_keys_that_differ_from_the_facts(facts_of):
     assert plan(facts_of(CONVERGED))["live_pending"] == []
     fresh = plan(facts_of(LOADABLE))
     assert fresh["live_pending"] == [IP6T, IPT, FWD]
-    unwatched = plan(facts_of(CONVERGED), sysctls=DEFAULT_SYSCTLS + [
-        {"name": "net.ipv6.conf.default.forwarding", "value": 1}])
-    assert unwatched["live_pending"] == ["net.ipv6.conf.default.forwarding"]
+    dual = plan(facts_of(CONVERGED), sysctls=DEFAULT_SYSCTLS + [{"name": V6DEFAULT, "value": 1}])
+    assert dual["live_pending"] == [V6DEFAULT]
