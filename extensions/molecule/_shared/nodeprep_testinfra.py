@@ -21,6 +21,7 @@ KEYS = {
     "net.bridge.bridge-nf-call-arptables": "/proc/sys/net/bridge/bridge-nf-call-arptables",
     "net.ipv4.ip_forward": "/proc/sys/net/ipv4/ip_forward",
     "net.ipv6.conf.all.forwarding": "/proc/sys/net/ipv6/conf/all/forwarding",
+    "net.ipv6.conf.default.forwarding": "/proc/sys/net/ipv6/conf/default/forwarding",
 }
 REBOOT_MARKER = "/var/lib/nodeprep-test/rebooted"
 
