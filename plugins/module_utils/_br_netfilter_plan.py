@@ -635,9 +635,9 @@ def _overlay_observed(facts, check_id):
         return state in ACTIVE_STATES, "overlay is %s: %s" % (state, record.get("state_reason"))
     if record.get("active_at_boot"):
         return True, None
-    if record.get("blocked_by"):
-        return False, "overlay is blocked at boot by %s ('%s')" % (_where(record["blocked_by"]),
-                                                                 record["blocked_by"].get("command"))
+    blocked = record.get("blocked_by")
+    if blocked:
+        return False, "overlay is blocked at boot by %s ('%s')" % (_where(blocked), blocked.get("command"))
     if record.get("blacklisted"):
         return False, "overlay is blacklisted by %s; systemd-modules-load skips it" % ", ".join(
             _where(ref) for ref in record.get("blacklisted_by") or [])

@@ -307,7 +307,7 @@ def main():
         argument_spec=dict(
             root=dict(type="path", default="/"),
             managed_sysctl_file=dict(type="path"),
-            sysctl_keys=dict(type="list", elements="str", default=[]),
+            sysctl_keys=dict(type="list", elements="str", default=[], no_log=False),
         ),
         supports_check_mode=True,
     )

@@ -353,9 +353,9 @@ def test_custom_key_is_verified_from_the_facts_now_and_after_reboot(facts_of):
     before = facts_of(CONVERGED, {"proc/sys/net/ipv4/conf/all/rp_filter": "2\n"}, sysctl_keys=[RP])
     the_plan = plan(before, sysctls=WITH_RP)
     assert the_plan["live_pending"] == [RP]
-    after = facts_of(CONVERGED, {"proc/sys/net/ipv4/conf/all/rp_filter": "1\n",
-                                 "etc/sysctl.d/k8s.conf": "".join("%s = 1\n" % entry["name"] for entry in WITH_RP)},
-                      sysctl_keys=[RP])
+    k8s_conf = "".join("%s = 1\n" % entry["name"] for entry in WITH_RP)
+    after = facts_of(CONVERGED, {"proc/sys/net/ipv4/conf/all/rp_filter": "1\n", "etc/sysctl.d/k8s.conf": k8s_conf},
+                     sysctl_keys=[RP])
     verdict = verify_br_netfilter(the_plan, after)
     assert verdict["ok"] is True, verdict["failures"]
     assert verdict["live"][RP] == 1
