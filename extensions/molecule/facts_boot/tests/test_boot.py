@@ -19,11 +19,13 @@ COULDNT_WRITE = "Couldn't write '1' to 'net/bridge/bridge-nf-call-iptables'"
 EXPECT = {
     "persisted": {"module_persisted": True, "loaded_before": True, "loaded_after": True,
                   "after_reboot": {"net.bridge.bridge-nf-call-iptables": 1, "net.bridge.bridge-nf-call-ip6tables": 1,
-                                   "net.ipv4.ip_forward": 1},
+                                   "net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1,
+                                   "net.ipv6.conf.default.forwarding": 1},
                   "problem": None},
     "sysctl_only": {"module_persisted": False, "loaded_before": False, "loaded_after": False,
                     "after_reboot": {"net.bridge.bridge-nf-call-iptables": None,
-                                     "net.bridge.bridge-nf-call-ip6tables": None, "net.ipv4.ip_forward": 1},
+                                     "net.bridge.bridge-nf-call-ip6tables": None, "net.ipv4.ip_forward": 1,
+                                     "net.ipv6.conf.all.forwarding": 0, "net.ipv6.conf.default.forwarding": 0},
                     "problem": "SYSCTL_PERSISTED_WITHOUT_MODULE"},
 }
 
