@@ -450,38 +450,42 @@ def parse_containers(data):
 
 # --- packages ----------------------------------------------------------------
 
+_DPKG_STANZA_BREAK = re.compile(r"\n[ \t]*\n")
+
+
 def parse_dpkg_status(text, wanted=None):
     """``{package: {"version", "architecture", "status"}}`` of installed packages.
 
     Only stanzas whose Status ends in ``installed`` count; ``wanted`` limits the
-    result to those package names (cheap on large status files).
+    result to those package names. dpkg writes ``Package:`` first in every
+    stanza, so with ``wanted`` the other stanzas are skipped on their first line:
+    a full line-by-line parse of a 800 KB status file cost ~10 ms per audit.
     """
     packages = {}
-    current = {}
     wanted = set(wanted) if wanted is not None else None
-
-    def flush():
-        name = current.get("Package")
-        status = current.get("Status", "")
-        if name and (wanted is None or name in wanted) and status.split()[-1:] == ["installed"]:
-            if name not in packages:
-                packages[name] = {
-                    "version": current.get("Version"),
-                    "architecture": current.get("Architecture"),
-                    "status": status,
-                }
-
-    for line in (text or "").splitlines():
-        if not line.strip():
-            flush()
-            current = {}
+    for stanza in _DPKG_STANZA_BREAK.split(text or ""):
+        stanza = stanza.strip("\n")
+        if not stanza:
             continue
-        if line[0] in " \t":
-            continue
-        key, _sep, value = line.partition(":")
-        if key in ("Package", "Status", "Version", "Architecture"):
-            current[key] = value.strip()
-    flush()
+        if wanted is not None and stanza.startswith("Package:"):
+            if stanza[8:stanza.find("\n") if "\n" in stanza else None].strip() not in wanted:
+                continue
+        fields = {}
+        for line in stanza.splitlines():
+            if not line or line[0] in " \t":
+                continue
+            key, _sep, value = line.partition(":")
+            if key in ("Package", "Status", "Version", "Architecture"):
+                fields[key] = value.strip()
+        name = fields.get("Package")
+        status = fields.get("Status", "")
+        if name and (wanted is None or name in wanted) and status.split()[-1:] == ["installed"] \
+                and name not in packages:
+            packages[name] = {
+                "version": fields.get("Version"),
+                "architecture": fields.get("Architecture"),
+                "status": status,
+            }
     return packages
 
 

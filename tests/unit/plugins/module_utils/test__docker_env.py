@@ -311,6 +311,18 @@ def test_dpkg_status_without_filter_keeps_everything_installed():
     assert sorted(env.parse_dpkg_status(DPKG_STATUS)) == ["containerd", "docker.io", "iptables"]
 
 
+def test_dpkg_status_filter_matches_whole_names_and_any_field_order():
+    # The wanted filter skips stanzas on their Package line: a name that only starts like a wanted one stays out,
+    # a stanza that does not start with Package is still parsed, and whitespace-only lines still separate stanzas.
+    text = ("Package: iptables-persistent\nStatus: install ok installed\nVersion: 1.0.20\n \n"
+            "Status: install ok installed\nVersion: 1.8.11-2\nPackage: iptables\n\n\n"
+            "Package: docker.io\r\nStatus: install ok installed\nVersion: 26.1.5+dfsg1-9+b9\n")
+    packages = env.parse_dpkg_status(text, wanted=("iptables", "docker.io"))
+    assert {name: info["version"] for name, info in packages.items()} == {
+        "iptables": "1.8.11-2", "docker.io": "26.1.5+dfsg1-9+b9"}
+    assert sorted(env.parse_dpkg_status(text)) == ["docker.io", "iptables", "iptables-persistent"]
+
+
 def test_rpm_query_output():
     text = "docker-ce\t3:27.3.1-1.el9\npackage moby-engine is not installed\niptables-nft\t0:1.8.10-11.el9\n"
     assert env.parse_rpm_query(text) == {"docker-ce": {"version": "3:27.3.1-1.el9"},
