@@ -199,6 +199,14 @@ PROBLEMS = {
                        "file setting it.",
         "reference": _REF_SYSCTL_D,
     },
+    "SYSCTL_KERNEL_DEFAULT_ONLY": {
+        "severity": "low",
+        "message": "{key} is not set by any sysctl.d file; it will be 1 after a reboot only because "
+                   "that is the kernel's default when br_netfilter loads.",
+        "remediation": "Add '{key} = 1' to a file in /etc/sysctl.d/ so that the value is stated, "
+                       "not inherited: nothing then flips it silently.",
+        "reference": _REF_SYSCTL_D,
+    },
     "SYSCTL_OVERRIDDEN": {
         "severity": "high",
         "message": "{key} will be {value} after a reboot: {where} wins{overrides}.",
@@ -666,7 +674,10 @@ def evaluate(facts, managed_sysctl_file=None):
             continue
         key = item["key"]
         record = persisted.get(key)
-        if record is None:
+        if record is None and after[key] == item["desired"]:
+            # Only the bridge keys default to 1: the boot value is right, just not stated anywhere.
+            problems.append(make_problem("SYSCTL_KERNEL_DEFAULT_ONLY", key=key))
+        elif record is None:
             problems.append(make_problem("SYSCTL_NOT_PERSISTED", key=key,
                                          after_reboot="absent" if after[key] is None else after[key]))
         elif not _is_one(record["value"]):

@@ -75,8 +75,10 @@ notes:
   - The problem codes are
     C(BR_NETFILTER_UNAVAILABLE), C(BR_NETFILTER_BLOCKED), C(BR_NETFILTER_BLOCK_CONFIGURED), C(BR_NETFILTER_NOT_LOADED),
     C(BR_NETFILTER_BLACKLISTED), C(BRIDGE_DIR_FALSE_POSITIVE), C(SYSCTL_LIVE_NOT_1), C(SYSCTL_NOT_PERSISTED),
-    C(SYSCTL_OVERRIDDEN), C(MODULE_NOT_PERSISTED), C(SYSCTL_PERSISTED_WITHOUT_MODULE), C(SYSCTL_CONF_NOT_READ),
-    C(ETC_MODULES_NOT_READ) and C(CANNOT_LOAD_MODULES_HERE).
+    C(SYSCTL_KERNEL_DEFAULT_ONLY), C(SYSCTL_OVERRIDDEN), C(MODULE_NOT_PERSISTED), C(SYSCTL_PERSISTED_WITHOUT_MODULE),
+    C(SYSCTL_CONF_NOT_READ), C(ETC_MODULES_NOT_READ) and C(CANNOT_LOAD_MODULES_HERE).
+  - C(SYSCTL_NOT_PERSISTED) (medium) means the value after a reboot will be wrong; C(SYSCTL_KERNEL_DEFAULT_ONLY) (low)
+    means no file sets the key but the kernel's default (1 for the bridge keys) gives the right value.
   - C(ready_after_reboot) judges the configuration alone. Docker may still load br_netfilter itself later. Docker 26
     always does; Docker 28 does with C(icc=false) or C(userland-proxy=false).
   - A bare C(blacklist br_netfilter) does not stop an explicit C(modprobe), but C(systemd-modules-load) skips

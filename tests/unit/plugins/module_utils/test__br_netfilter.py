@@ -270,6 +270,28 @@ def test_sysctl_persisted_without_module(tree):
     assert facts["after_reboot"]["net.ipv4.ip_forward"] == 1
 
 
+def test_unpersisted_key_is_medium_when_the_boot_value_is_wrong_low_when_the_kernel_default_is_right(make_tree):
+    # Module persisted, no sysctl.d file: the bridge keys come back as 1 (kernel default), ip_forward as 0.
+    root = make_tree("derived-trixie-6.12-persisted-k8s", {"etc/sysctl.d/k8s.conf": None})
+    facts = gather_br_netfilter_facts(root)
+    by_key = dict((p["message"].split(" ", 1)[0], (p["code"], p["severity"])) for p in facts["problems"])
+    assert by_key == {
+        "net.bridge.bridge-nf-call-iptables": ("SYSCTL_KERNEL_DEFAULT_ONLY", "low"),
+        "net.bridge.bridge-nf-call-ip6tables": ("SYSCTL_KERNEL_DEFAULT_ONLY", "low"),
+        "net.ipv4.ip_forward": ("SYSCTL_NOT_PERSISTED", "medium"),
+    }
+    assert facts["after_reboot"]["net.ipv4.ip_forward"] == 0
+    assert facts["ready_after_reboot"] is False
+    # Without the module at boot the bridge keys will be absent: that is the medium problem again.
+    root = make_tree("derived-trixie-6.12-persisted-k8s", {"etc/sysctl.d/k8s.conf": None,
+                                                           "etc/modules-load.d/k8s.conf": None})
+    facts = gather_br_netfilter_facts(root)
+    not_persisted = [p["message"] for p in facts["problems"] if p["code"] == "SYSCTL_NOT_PERSISTED"]
+    assert "net.bridge.bridge-nf-call-iptables is not set by any sysctl.d file; after a reboot it will be " \
+           "absent." in not_persisted
+    assert "SYSCTL_KERNEL_DEFAULT_ONLY" not in codes(facts)
+
+
 def test_live_value_not_1_is_reported_per_key(make_tree):
     root = make_tree("trixie-6.12-state-c-bridge-br_netfilter", {
         "proc/sys/net/bridge/bridge-nf-call-ip6tables": "0\n",
