@@ -384,13 +384,7 @@ def check_sysctl_keys(keys):
 
 def watched_sysctl_keys(extra_keys=()):
     """SYSCTL_KEYS plus one entry per extra key (canonical dotted form) that is not among them."""
-    specs = [dict(item) for item in SYSCTL_KEYS]
-    for key in extra_keys:
-        if key in SYSCTL_KEY_NAMES:
-            continue
-        specs.append({"key": key, "desired": None, "required": False,
-                      "needs_module": key.startswith(BRIDGE_KEY_PREFIX), "kernel_default": None, "extra": True})
-    return specs
+    return list(SYSCTL_KEYS) + [_spec_of(key) for key in extra_keys if key not in SYSCTL_KEY_NAMES]
 
 
 def _filesystems(text):
@@ -573,6 +567,7 @@ def _apply_position(facts, record):
 
 
 def _spec_of(key):
+    """The SYSCTL_KEYS entry of ``key``, or the entry of a caller-supplied key (never a problem, default unknown)."""
     for item in SYSCTL_KEYS:
         if item["key"] == key:
             return item
@@ -608,11 +603,6 @@ def after_reboot_prediction(facts, module_at_boot):
         else:
             values[key] = item["kernel_default"]
     return values, unknown
-
-
-def after_reboot_values(facts, module_at_boot):
-    """Expected value of each watched key right after boot (see ``after_reboot_prediction``)."""
-    return after_reboot_prediction(facts, module_at_boot)[0]
 
 
 def evaluate(facts, managed_sysctl_file=None):

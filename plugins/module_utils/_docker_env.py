@@ -468,7 +468,7 @@ def parse_dpkg_status(text, wanted=None):
         if not stanza:
             continue
         if wanted is not None and stanza.startswith("Package:"):
-            if stanza[8:stanza.find("\n") if "\n" in stanza else None].strip() not in wanted:
+            if stanza.partition("\n")[0][len("Package:"):].strip() not in wanted:
                 continue
         fields = {}
         for line in stanza.splitlines():

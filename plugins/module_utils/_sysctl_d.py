@@ -56,15 +56,16 @@ def normalize_key(key):
     >>> normalize_key("net/ipv4/conf/eth0.100/forwarding")
     'net/ipv4/conf/eth0.100/forwarding'
     """
-    key = key.strip()
-    first = None
+    key = _as_path(key.strip())
+    return posixpath.normpath("/" + key).lstrip("/") if key else key
+
+
+def _as_path(key):
+    """Slashed form of a key without normalising it: the first separator says which form the key is in."""
     for char in key:
         if char in "./":
-            first = char
-            break
-    if first == ".":
-        key = key.translate(str.maketrans("./", "/."))
-    return posixpath.normpath("/" + key).lstrip("/") if key else key
+            return key.translate(str.maketrans("./", "/.")) if char == "." else key
+    return key
 
 
 def dotted_key(path_key):
@@ -102,13 +103,7 @@ def sysctl_key_problem(key):
         return "is a glob pattern (name one key; globs are not watched)"
     if not _KEY_RE.match(key):
         return "contains characters a sysctl key cannot have (whitespace, '=', a leading '-' or '/')"
-    path = key
-    for char in key:
-        if char in "./":
-            if char == ".":
-                path = key.translate(str.maketrans("./", "/."))
-            break
-    if any(part in ("", ".", "..") for part in path.split("/")):
+    if any(part in ("", ".", "..") for part in _as_path(key).split("/")):
         return "has an empty, '.' or '..' component"
     return None
 
