@@ -28,7 +28,10 @@ ANSIBLE_BUNDLE_VERSION := 12.3.0
 DEPENDENCY_COLLECTIONS := ansible.posix community.general containers.podman
 DEPS_STAMP := $(COLLECTIONS)/.deps-$(ANSIBLE_BUNDLE_VERSION)-$(subst $(eval) ,+,$(DEPENDENCY_COLLECTIONS))
 
-INVENTORY ?= $(ROOT)/playbooks/inventory/localhost.yml
+DEFAULT_INVENTORY := $(ROOT)/playbooks/inventory/localhost.yml
+INVENTORY ?= $(DEFAULT_INVENTORY)
+# The audit escalates with become; root auditing this machine needs none (and such a machine may lack sudo).
+AUDIT_BECOME_ARGS := $(if $(and $(filter $(DEFAULT_INVENTORY),$(INVENTORY)),$(filter 0,$(shell id -u))),-e audit_become=false)
 FAIL_ON ?= high
 
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
@@ -94,7 +97,7 @@ tools: $(VENV)/.installed $(VENV312)/.installed $(DEPS_STAMP) collection-link an
 
 .PHONY: test test-fast
 test: test-fast test-vm
-test-fast: units changelog-lint lint sanity integration integration-dockerd test-browser test-ee
+test-fast: units changelog-lint lint sanity integration integration-dockerd test-playbooks test-browser test-ee
 
 # pytest exits 5 when it collects nothing; make treats that as the failure it is.
 .PHONY: units
@@ -130,6 +133,12 @@ integration-dockerd: tools ansible-test-tree host-test-deps
 	cd $(ANSIBLE_TEST_COLLECTION) && PATH=$(VENV)/bin:$$PATH $(VENV)/bin/ansible-test integration docker_iptables_audit_dockerd \
 	  --allow-destructive --venv --python 3.11 --color no
 
+# The audit playbook as operators start it: a normal inventory (with become), implicit localhost, no host matched,
+# an unprivileged run. Real ansible-playbook runs against this machine.
+.PHONY: test-playbooks
+test-playbooks: tools
+	$(VENV)/bin/python -m pytest -p no:cacheprovider -q tests/playbooks
+
 # The audit report on a mixed local fleet, opened in Debian's headless Chromium (artifacts in tests/output/browser/).
 .PHONY: test-browser
 test-browser: tools
@@ -152,7 +161,7 @@ test-vm: tools
 
 .PHONY: audit
 audit: tools
-	$(VENV)/bin/ansible-playbook -i $(INVENTORY) nodeprep.netfilter.audit -e audit_fail_on=$(FAIL_ON)
+	$(VENV)/bin/ansible-playbook -i $(INVENTORY) nodeprep.netfilter.audit -e audit_fail_on=$(FAIL_ON) $(AUDIT_BECOME_ARGS)
 
 BENCH_HOSTS ?= 50
 # Audit playbook vs ping floor vs probe-style baseline on N local hosts (see tests/bench/README.md).

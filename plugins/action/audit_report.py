@@ -103,7 +103,10 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
 
-        hostvars = task_vars.get("hostvars") or {}
+        # Not `or {}`: without an inventory hostvars is empty (len 0) yet still answers for the implicit localhost.
+        hostvars = task_vars.get("hostvars")
+        if hostvars is None:
+            hostvars = {}
         results = {}
         for host in args["hosts"]:
             try:

@@ -84,7 +84,7 @@ def _lt(version, other):
 
 def build_context(collected):
     """Derive everything the conditions need from ``collected`` (pure)."""
-    ctx = {"skipped": []}
+    ctx = {"skipped": [], "privileges": collected.get("privileges")}
     _docker_ctx(collected, ctx)
     _iptables_ctx(collected, ctx)
     _br_ctx(collected, ctx)
@@ -409,6 +409,17 @@ def _cond_iptables_not_found(ctx):
     return [{"detail": "searched PATH and /sbin, /usr/sbin, /usr/local/sbin"}]
 
 
+def _cond_audit_unprivileged(ctx):
+    privileges = ctx["privileges"]
+    if not privileges:
+        return []
+    missing = [name for name, key in (("CAP_NET_ADMIN", "cap_net_admin"), ("CAP_DAC_READ_SEARCH", "cap_dac_read_search"))
+               if not privileges[key]]
+    if not missing:
+        return []
+    return [{"uid": privileges["uid"], "missing": ", ".join(missing)}]
+
+
 def _cond_iptables_read_failed(ctx):
     return [dict(item) for item in ctx["iptables"]["errors"]]
 
@@ -690,6 +701,7 @@ CONDITIONS = {
     "docker_iptables_disabled": _cond_docker_iptables_disabled,
     "docker_firewall_backend_nftables": _cond_docker_firewall_backend_nftables,
     "iptables_not_found": _cond_iptables_not_found,
+    "audit_unprivileged": _cond_audit_unprivileged,
     "iptables_read_failed": _cond_iptables_read_failed,
     "daemon_json_invalid": _cond_daemon_json_invalid,
     "dockerd_flag_conflict": _cond_dockerd_flag_conflict,

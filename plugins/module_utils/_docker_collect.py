@@ -44,6 +44,10 @@ DOCKERD_PATHS = ("/usr/bin/dockerd", "/usr/sbin/dockerd", "/usr/local/bin/docker
 DOCKER_CLI_PATHS = ("/usr/bin/docker", "/usr/local/bin/docker")
 PROC_ROUTE = "/proc/net/route"
 PROC_IPTABLES_NAMES = "/proc/net/ip_tables_names"
+PROC_SELF_STATUS = "/proc/self/status"
+# linux/capability.h: reading rules (iptables-save) needs CAP_NET_ADMIN, root-only files CAP_DAC_READ_SEARCH.
+CAP_DAC_READ_SEARCH = 2
+CAP_NET_ADMIN = 12
 
 
 def _read_host(path):
@@ -52,6 +56,24 @@ def _read_host(path):
             return handle.read()
     except (IOError, OSError):
         return None
+
+
+def parse_privileges(status_text):
+    """uid and the capabilities the audit needs, from /proc/self/status; None when it says nothing usable."""
+    fields = {}
+    for line in (status_text or "").splitlines():
+        name, _sep, value = line.partition(":")
+        fields[name] = value.split()
+    try:
+        effective = int(fields["CapEff"][0], 16)
+        uid = int(fields["Uid"][1])
+    except (KeyError, IndexError, ValueError):
+        return None
+    return {
+        "uid": uid,
+        "cap_net_admin": bool(effective >> CAP_NET_ADMIN & 1),
+        "cap_dac_read_search": bool(effective >> CAP_DAC_READ_SEARCH & 1),
+    }
 
 
 class _Recorder(object):
@@ -158,7 +180,7 @@ def collect_iptables(run, which, iptables_binary="iptables", names_path=PROC_IPT
 
 def collect(root="/", run=None, which=None, query_engine=None, gather_br=None,
             socket_path=DOCKER_SOCKET, iptables_binary="iptables", run_dockerd_version=None,
-            route_path=PROC_ROUTE, names_path=PROC_IPTABLES_NAMES):
+            route_path=PROC_ROUTE, names_path=PROC_IPTABLES_NAMES, status_path=PROC_SELF_STATUS):
     """Everything ``audit`` needs, plus ``commands`` (argv, rc, seconds).
 
     Host-only commands (``rpm -q``, ``dockerd --version``) run only when ``root``
@@ -170,7 +192,7 @@ def collect(root="/", run=None, which=None, query_engine=None, gather_br=None,
     fs = RootFS(root)
     recorder = _Recorder(run)
     query = query_engine or _query_engine
-    collected = {"root": fs.root}
+    collected = {"root": fs.root, "privileges": parse_privileges(_read_host(status_path))}
     host_root = fs.root == "/"
     collected["packages"] = collect_packages(fs, recorder, which, allow_rpm=host_root)
     collected["docker"] = collect_docker(fs, recorder, query, socket_path)

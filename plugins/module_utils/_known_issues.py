@@ -35,6 +35,19 @@ MOBY = "https://github.com/moby/moby/"
 KNOWN_ISSUES = [
     # --- status: what could be audited -----------------------------------
     {
+        "code": "AUDIT_UNPRIVILEGED",
+        "kind": "status",
+        "component": None,
+        "versions": None,
+        "condition": "audit_unprivileged",
+        "severity": "high",
+        "message": "The audit ran as uid {uid} without {missing}: iptables rules and root-only files cannot be "
+                   "read, so this host was not really audited.",
+        "remediation": "Run the audit with privilege escalation (the nodeprep.netfilter.audit playbook uses become; "
+                       "give the audit user sudo, or set ansible_become_method/ansible_become_user for this host).",
+        "reference": ["https://docs.ansible.com/ansible/latest/playbook_guide/playbooks_privilege_escalation.html"],
+    },
+    {
         "code": "DOCKER_NOT_INSTALLED",
         "kind": "status",
         "component": None,

@@ -17,7 +17,7 @@ description:
   - Checks them against one table of known issues and against the chains, jumps, MASQUERADE and DNAT rules
     Docker must have, and returns the result as O(ignore:findings) plus a O(ignore:summary).
   - Read-only. Commands run from argument lists, never through a shell; see the notes for which ones and when.
-  - "Finding codes: DOCKER_NOT_INSTALLED, DOCKER_VERSION_UNKNOWN, DOCKER_ENGINE_NOT_RUNNING, DOCKER_ROOTLESS,
+  - "Finding codes: AUDIT_UNPRIVILEGED, DOCKER_NOT_INSTALLED, DOCKER_VERSION_UNKNOWN, DOCKER_ENGINE_NOT_RUNNING, DOCKER_ROOTLESS,
     DOCKER_IPTABLES_DISABLED, DOCKER_FIREWALL_BACKEND_NFTABLES, IPTABLES_NOT_FOUND, IPTABLES_READ_FAILED,
     DAEMON_JSON_INVALID, DOCKERD_FLAG_CONFLICT, DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE,
     DOCKER_BR_NETFILTER_REQUIRED, DOCKER_BR_NETFILTER_ERROR_IGNORED, DOCKER_IGNORE_BR_NETFILTER_ERROR_SET,

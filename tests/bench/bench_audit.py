@@ -120,7 +120,8 @@ def run_playbook(name, inventory, forks, strategy, workdir):
                                                        os.path.join(ROOT, "build", "collections")))
     command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory, PLAYBOOKS[name]]
     if name == "audit":
-        command += ["-e", "audit_fail_on=none", "-e", "audit_report_dir=%s" % os.path.join(workdir, "reports")]
+        command += ["-e", "audit_fail_on=none", "-e", "audit_become=false",
+                    "-e", "audit_report_dir=%s" % os.path.join(workdir, "reports")]
     log_path = os.path.join(workdir, "%s-%s-f%d-%s.log" % (name, os.path.basename(inventory), forks, strategy))
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log_path, "w") as log:

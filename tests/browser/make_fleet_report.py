@@ -66,7 +66,8 @@ def main(argv=None):
                    ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH",
                                                            os.path.join(ROOT, "build", "collections")))
         command = [os.path.join(venv_bin, "ansible-playbook"), "-i", inventory_path, "nodeprep.netfilter.audit",
-                   "-e", json.dumps({"audit_fail_on": args.fail_on, "audit_report_dir": out,
+                   # Already root on this machine, which has no sudo.
+                   "-e", json.dumps({"audit_fail_on": args.fail_on, "audit_report_dir": out, "audit_become": False,
                                      "audit_report_title": "nodeprep.netfilter fleet audit (browser test fleet)"})]
         completed = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    check=False)

@@ -521,6 +521,8 @@ def test_known_issue_rows_are_complete_and_codes_unique():
 
 # One scenario per code: every row of the table is exercised by at least one input.
 SCENARIOS = {
+    "AUDIT_UNPRIVILEGED": lambda: dict(collected(nft=""), privileges={"uid": 1000, "cap_net_admin": False,
+                                                                      "cap_dac_read_search": False}),
     "DOCKER_NOT_INSTALLED": lambda: collected(nft="", package=None),
     "DOCKER_VERSION_UNKNOWN": lambda: collected(nft=D28_DEFAULTS, package=None),
     "DOCKER_ENGINE_NOT_RUNNING": lambda: collected(nft=""),
@@ -570,3 +572,15 @@ def test_scenario_produces_its_code_with_a_fully_formatted_message(code):
         for name in placeholders:
             assert name in finding["evidence"], "%s: evidence lacks %r" % (code, name)
         assert "{" not in finding["message"]
+
+
+def test_unprivileged_audit_is_high_and_names_the_missing_capabilities():
+    unprivileged = dict(collected(nft=""), privileges={"uid": 0, "cap_net_admin": False, "cap_dac_read_search": True})
+    finding = only(audit(unprivileged), "AUDIT_UNPRIVILEGED")[0]
+    assert finding["severity"] == "high"
+    assert finding["evidence"] == {"uid": 0, "missing": "CAP_NET_ADMIN"}
+    assert "become" in finding["remediation"]
+    privileged = dict(collected(nft=""), privileges={"uid": 0, "cap_net_admin": True, "cap_dac_read_search": True})
+    assert "AUDIT_UNPRIVILEGED" not in audit(privileged)["summary"]["codes"]
+    # A collection without /proc/self/status (an old capture) says nothing about privilege.
+    assert "AUDIT_UNPRIVILEGED" not in audit(collected(nft=""))["summary"]["codes"]

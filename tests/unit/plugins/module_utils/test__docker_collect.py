@@ -8,11 +8,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_audit import audit
-from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_collect import collect, collect_packages
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_collect import collect, collect_packages, parse_privileges
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "docker")
@@ -189,3 +190,28 @@ def test_rpm_is_queried_only_without_a_dpkg_database(tmp_path):
 def test_collect_refuses_to_run_without_a_runner():
     with pytest.raises(ValueError, match="needs a command runner"):
         collect(root="/")
+
+
+STATUS_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "proc_self_status"
+
+
+@pytest.mark.parametrize("capture, expected", [
+    ("root-debian12-host.txt", {"uid": 0, "cap_net_admin": True, "cap_dac_read_search": True}),
+    ("nobody-debian12-host.txt", {"uid": 65534, "cap_net_admin": False, "cap_dac_read_search": False}),
+    ("root-without-cap-net-admin.txt", {"uid": 0, "cap_net_admin": False, "cap_dac_read_search": True}),
+])
+def test_privileges_from_real_proc_self_status(capture, expected):
+    assert parse_privileges((STATUS_FIXTURES / capture).read_text()) == expected
+
+
+@pytest.mark.parametrize("text", [None, "", "Name:\tcat\n", "Uid:\t0\t0\t0\t0\nCapEff:\tzz\n",
+                                  "CapEff:\t0000000000001000\n"])
+def test_privileges_unknown_when_status_says_nothing_usable(text):
+    assert parse_privileges(text) is None
+
+
+def test_collect_reads_privileges_from_the_status_path(host_tree):
+    host = FakeHost({}, {})
+    collected = run_collect(host_tree, host, status_path=str(STATUS_FIXTURES / "nobody-debian12-host.txt"))
+    assert collected["privileges"]["cap_net_admin"] is False
+    assert "AUDIT_UNPRIVILEGED" in audit(collected)["summary"]["codes"]
