@@ -147,6 +147,9 @@ PROBLEMS = {
         "message": "br_netfilter is unavailable ({reason}): {reason_text}.",
         "remediation": "Use a kernel with CONFIG_BRIDGE_NETFILTER=y or =m and its modules package "
                        "installed; in a container, load br_netfilter on the host.",
+        "container_remediation": "Nothing can be done inside this {container} container: module loading belongs to the host. "
+                                 "On the host: use a kernel with CONFIG_BRIDGE_NETFILTER=y or =m, modprobe br_netfilter and "
+                                 "list it in the host's /etc/modules-load.d/.",
         "reference": _REF_MOBY,
     },
     "BR_NETFILTER_BLOCKED": {
@@ -154,6 +157,9 @@ PROBLEMS = {
         "message": "br_netfilter cannot be loaded: '{command}' at {where} replaces every load.",
         "remediation": "Remove or comment out that line (an /etc/modprobe.d file of the same name "
                        "overrides one in /usr/lib/modprobe.d), then modprobe br_netfilter.",
+        "container_remediation": "That line is in the {container} container's file system; only the host's modprobe.d decides "
+                                 "what its kernel loads. On the host: remove any such line there, then modprobe br_netfilter "
+                                 "and list it in the host's /etc/modules-load.d/.",
         "reference": _REF_MODPROBE_D,
     },
     "BR_NETFILTER_BLOCK_CONFIGURED": {
@@ -161,6 +167,8 @@ PROBLEMS = {
         "message": "br_netfilter is loaded now, but '{command}' at {where} will stop it from "
                    "loading after a reboot.",
         "remediation": "Remove or override that modprobe.d line.",
+        "container_remediation": "That line is in the {container} container's file system and does not affect the host's boot; "
+                                 "check the host's modprobe.d for the same line.",
         "reference": _REF_MODPROBE_D,
     },
     "BR_NETFILTER_NOT_LOADED": {
@@ -168,6 +176,9 @@ PROBLEMS = {
         "message": "br_netfilter is available ({module_files}) but not loaded.",
         "remediation": "modprobe br_netfilter (community.general.modprobe with persistent: present, "
                        "or the nodeprep.netfilter.br_netfilter role).",
+        "container_remediation": "Inside this {container} container only a privileged container with CAP_SYS_MODULE could load "
+                                 "it, and it would load into the host's kernel. On the host: modprobe br_netfilter and list it "
+                                 "in the host's /etc/modules-load.d/.",
         "reference": _REF_MOBY,
     },
     "BR_NETFILTER_BLACKLISTED": {
@@ -176,6 +187,8 @@ PROBLEMS = {
                    "('deny-listed (by kmod)'); only an explicit modprobe loads it.",
         "remediation": "Remove the blacklist line, or load br_netfilter from a unit that runs an "
                        "explicit modprobe.",
+        "container_remediation": "That line is in the {container} container's file system and does not affect the host's boot; "
+                                 "check the host's modprobe.d for the same line.",
         "reference": _REF_MODPROBE_D,
     },
     "BRIDGE_DIR_FALSE_POSITIVE": {
@@ -184,12 +197,19 @@ PROBLEMS = {
                    "bridge part is present. Docker 27.3.0/27.3.1 mistake this for a loaded "
                    "br_netfilter and then do not enforce icc=false.",
         "remediation": "Load br_netfilter; upgrade Docker to 27.4.0 or later.",
+        "container_remediation": "Nothing inside this {container} container loads kernel modules. On the host: modprobe "
+                                 "br_netfilter and list it in the host's /etc/modules-load.d/; upgrade Docker to 27.4.0 or "
+                                 "later.",
         "reference": _REF_MOBY,
     },
     "SYSCTL_LIVE_NOT_1": {
         "severity": "high",
         "message": "{key} is {value} now, expected 1.",
         "remediation": "sysctl -w {key}=1 (ansible.posix.sysctl with sysctl_set: true).",
+        "container_remediation": "Inside this {container} container /proc/sys is usually read-only: {key} belongs to the "
+                                 "container's network namespace, so set it when the container starts (podman/docker run "
+                                 "--sysctl {key}=1; LXC: lxc.sysctl.{key} = 1 in its config). Setting it on the host changes "
+                                 "only the host's namespace, unless the container shares it (--network host).",
         "reference": _REF_K8S,
     },
     "SYSCTL_NOT_PERSISTED": {
@@ -197,6 +217,9 @@ PROBLEMS = {
         "message": "{key} is not set by any sysctl.d file; after a reboot it will be {after_reboot}.",
         "remediation": "Add '{key} = 1' to a file in /etc/sysctl.d/ that sorts after every other "
                        "file setting it.",
+        "container_remediation": "No init applies sysctl.d inside this {container} container, so a file here changes nothing "
+                                 "at start: state {key}=1 in the container's definition (podman/docker run --sysctl {key}=1; "
+                                 "LXC: lxc.sysctl.{key} = 1), which every start applies to its network namespace.",
         "reference": _REF_SYSCTL_D,
     },
     "SYSCTL_KERNEL_DEFAULT_ONLY": {
@@ -205,6 +228,9 @@ PROBLEMS = {
                    "that is the kernel's default when br_netfilter loads.",
         "remediation": "Add '{key} = 1' to a file in /etc/sysctl.d/ so that the value is stated, "
                        "not inherited: nothing then flips it silently.",
+        "container_remediation": "No init applies sysctl.d inside this {container} container: to state the value, put {key}=1 "
+                                 "in the container's definition (podman/docker run --sysctl {key}=1; LXC: lxc.sysctl.{key} = "
+                                 "1).",
         "reference": _REF_SYSCTL_D,
     },
     "SYSCTL_OVERRIDDEN": {
@@ -212,6 +238,9 @@ PROBLEMS = {
         "message": "{key} will be {value} after a reboot: {where} wins{overrides}.",
         "remediation": "Change that line, or set the key in a file whose name sorts after "
                        "{winner_name} (files are sorted by name across all sysctl.d directories).",
+        "container_remediation": "No init applies sysctl.d inside this {container} container, so this file only matters if "
+                                 "something inside runs sysctl --system: state {key}=1 in the container's definition instead "
+                                 "(podman/docker run --sysctl {key}=1; LXC: lxc.sysctl.{key} = 1).",
         "reference": _REF_SYSCTL_D,
     },
     "MODULE_NOT_PERSISTED": {
@@ -219,6 +248,8 @@ PROBLEMS = {
         "message": "br_netfilter is not listed in any modules-load.d file{etc_modules_note}; it will "
                    "not be loaded at boot.",
         "remediation": "Create /etc/modules-load.d/br_netfilter.conf containing 'br_netfilter'.",
+        "container_remediation": "modules-load.d inside this {container} container is not read by the host's boot. On the "
+                                 "host: list br_netfilter in the host's /etc/modules-load.d/.",
         "reference": _REF_MODULES_LOAD,
     },
     "SYSCTL_PERSISTED_WITHOUT_MODULE": {
@@ -228,6 +259,9 @@ PROBLEMS = {
                    "No such file or directory\" and the keys stay absent until something loads "
                    "the module.",
         "remediation": "Persist the module too (/etc/modules-load.d/br_netfilter.conf).",
+        "container_remediation": "Both belong to the host: list br_netfilter in the host's /etc/modules-load.d/; the bridge "
+                                 "keys of this {container} container's namespace are then set at its start (--sysctl, "
+                                 "lxc.sysctl).",
         "reference": _REF_MODULES_LOAD,
     },
     "SYSCTL_CONF_NOT_READ": {
@@ -235,6 +269,8 @@ PROBLEMS = {
         "message": "/etc/sysctl.conf sets {keys} but systemd-sysctl does not read it (no sysctl.d "
                    "entry links to it).",
         "remediation": "Move the settings into /etc/sysctl.d/*.conf.",
+        "container_remediation": "Nothing inside this {container} container reads sysctl files at start: put the keys in the "
+                                 "container's definition (podman/docker run --sysctl, LXC: lxc.sysctl.*) instead.",
         "reference": _REF_SYSCTL_D,
     },
     "ETC_MODULES_NOT_READ": {
@@ -242,12 +278,16 @@ PROBLEMS = {
         "message": "/etc/modules lists {modules} but systemd-modules-load does not read it (no "
                    "modules-load.d entry links to it).",
         "remediation": "Create /etc/modules-load.d/br_netfilter.conf instead.",
+        "container_remediation": "The {container} container's /etc/modules is not read by the host's boot: list the modules in "
+                                 "the host's /etc/modules-load.d/ instead.",
         "reference": _REF_MODULES_LOAD,
     },
     "CANNOT_LOAD_MODULES_HERE": {
         "severity": "low",
         "message": "br_netfilter is {state} but this process cannot load modules ({why}).",
         "remediation": "Run as root with CAP_SYS_MODULE in the initial user namespace (become: true).",
+        "container_remediation": "Load it on the host (modprobe br_netfilter, and list it in the host's /etc/modules-load.d/); "
+                                 "a container gets the host kernel's modules.",
         "reference": "https://man7.org/linux/man-pages/man7/capabilities.7.html",
     },
 }
@@ -258,14 +298,19 @@ class BrNetfilterFactsError(Exception):
     """Bad input (e.g. a root that is not a Linux root tree)."""
 
 
-def make_problem(code, **context):
-    """Build a ``{code, severity, message, remediation, reference}`` dict from PROBLEMS."""
+def make_problem(code, container=None, **context):
+    """Build a ``{code, severity, message, remediation, reference}`` dict from PROBLEMS.
+
+    ``container`` (the detected kind, e.g. podman or lxc) selects the remediation for a container, where
+    /proc/sys is usually read-only, no init applies sysctl.d and module loading belongs to the host.
+    """
     spec = PROBLEMS[code]
+    remediation = spec["container_remediation"] if container else spec["remediation"]
     return {
         "code": code,
         "severity": spec["severity"],
         "message": spec["message"].format(**context),
-        "remediation": spec["remediation"].format(**context),
+        "remediation": remediation.format(container=container, **context),
         "reference": spec["reference"],
     }
 
@@ -614,24 +659,29 @@ def evaluate(facts, managed_sysctl_file=None):
     """
     problems = []
     state = facts["state"]
+    container = (facts.get("environment") or {}).get("container")
+
+    def problem(code, **context):
+        return make_problem(code, container=container, **context)
+
     if state == "unavailable":
         reason = facts["unavailable_reason"]
-        problems.append(make_problem("BR_NETFILTER_UNAVAILABLE", reason=reason,
+        problems.append(problem("BR_NETFILTER_UNAVAILABLE", reason=reason,
                                      reason_text=unavailable_text(reason)))
     elif state == "blocked":
-        problems.append(make_problem("BR_NETFILTER_BLOCKED", command=facts["blocked_by"]["command"],
+        problems.append(problem("BR_NETFILTER_BLOCKED", command=facts["blocked_by"]["command"],
                                      where=_where(facts["blocked_by"])))
     elif state == "loadable":
-        problems.append(make_problem("BR_NETFILTER_NOT_LOADED",
+        problems.append(problem("BR_NETFILTER_NOT_LOADED",
                                      module_files=", ".join(facts["module_files"])))
     if state == "loaded" and facts.get("blocked_by"):
-        problems.append(make_problem("BR_NETFILTER_BLOCK_CONFIGURED", command=facts["blocked_by"]["command"],
+        problems.append(problem("BR_NETFILTER_BLOCK_CONFIGURED", command=facts["blocked_by"]["command"],
                                      where=_where(facts["blocked_by"])))
     if facts.get("blacklisted") and state in ("loaded", "loadable"):
-        problems.append(make_problem("BR_NETFILTER_BLACKLISTED",
+        problems.append(problem("BR_NETFILTER_BLACKLISTED",
                                      where=", ".join(_where(ref) for ref in facts["blacklisted_by"])))
     if facts.get("false_positive_bridge_dir"):
-        problems.append(make_problem("BRIDGE_DIR_FALSE_POSITIVE"))
+        problems.append(problem("BRIDGE_DIR_FALSE_POSITIVE"))
     if state in ("loaded", "loadable", "blocked") and facts["environment"].get("can_load_modules") is False:
         env = facts["environment"]
         why = []
@@ -642,7 +692,7 @@ def evaluate(facts, managed_sysctl_file=None):
         if env.get("modules_disabled"):
             why.append("modules_disabled = 1")
         if state != "loaded":
-            problems.append(make_problem("CANNOT_LOAD_MODULES_HERE", state=state,
+            problems.append(problem("CANNOT_LOAD_MODULES_HERE", state=state,
                                          why=", ".join(why) or "unknown"))
 
     live = facts["live"]
@@ -653,7 +703,7 @@ def evaluate(facts, managed_sysctl_file=None):
         if value is None and item["needs_module"] and state not in ACTIVE_STATES:
             continue  # covered by the module problem above
         if value != item["desired"]:
-            problems.append(make_problem("SYSCTL_LIVE_NOT_1", key=item["key"],
+            problems.append(problem("SYSCTL_LIVE_NOT_1", key=item["key"],
                                          value="absent" if value is None else value))
 
     at_boot = module_active_at_boot(facts)
@@ -666,9 +716,9 @@ def evaluate(facts, managed_sysctl_file=None):
         record = persisted.get(key)
         if record is None and after[key] == item["desired"]:
             # Only the bridge keys default to 1: the boot value is right, just not stated anywhere.
-            problems.append(make_problem("SYSCTL_KERNEL_DEFAULT_ONLY", key=key))
+            problems.append(problem("SYSCTL_KERNEL_DEFAULT_ONLY", key=key))
         elif record is None:
-            problems.append(make_problem("SYSCTL_NOT_PERSISTED", key=key,
+            problems.append(problem("SYSCTL_NOT_PERSISTED", key=key,
                                          after_reboot="absent" if after[key] is None else after[key]))
         elif not _is_one(record["value"]):
             earlier = [a for a in facts["persisted_all"].get(key, [])
@@ -678,7 +728,7 @@ def evaluate(facts, managed_sysctl_file=None):
                 overrides = " over " + ", ".join(_where(a) for a in earlier)
             if managed_sysctl_file and any(a["file"] == managed_sysctl_file for a in earlier):
                 overrides += " (the managed file %s is overridden)" % managed_sysctl_file
-            problems.append(make_problem("SYSCTL_OVERRIDDEN", key=key, value=record["value"],
+            problems.append(problem("SYSCTL_OVERRIDDEN", key=key, value=record["value"],
                                          where=_where(record), overrides=overrides,
                                          winner_name=record["file"].rsplit("/", 1)[-1]))
 
@@ -687,22 +737,22 @@ def evaluate(facts, managed_sysctl_file=None):
         note = ""
         if MODULE in etc.get("modules", []) and not etc.get("read_by_systemd"):
             note = " (/etc/modules lists it but is not read)"
-        problems.append(make_problem("MODULE_NOT_PERSISTED", etc_modules_note=note))
+        problems.append(problem("MODULE_NOT_PERSISTED", etc_modules_note=note))
 
     if not at_boot and state != "builtin":
         bridge_persisted = [item["key"] for item in SYSCTL_KEYS
                             if item["needs_module"] and persisted.get(item["key"])]
         if bridge_persisted:
-            problems.append(make_problem("SYSCTL_PERSISTED_WITHOUT_MODULE", keys=", ".join(bridge_persisted)))
+            problems.append(problem("SYSCTL_PERSISTED_WITHOUT_MODULE", keys=", ".join(bridge_persisted)))
 
     conf = facts.get("sysctl_conf") or {}
     if conf.get("entries") and not conf.get("read_by_systemd"):
-        problems.append(make_problem("SYSCTL_CONF_NOT_READ", keys=", ".join(sorted(conf["entries"]))))
+        problems.append(problem("SYSCTL_CONF_NOT_READ", keys=", ".join(sorted(conf["entries"]))))
 
     etc = facts.get("etc_modules") or {}
     listed = [m for m in etc.get("modules", []) if m in BOOT_MODULES]
     if listed and not etc.get("read_by_systemd"):
-        problems.append(make_problem("ETC_MODULES_NOT_READ", modules=", ".join(listed)))
+        problems.append(problem("ETC_MODULES_NOT_READ", modules=", ".join(listed)))
 
     ready = (state in ACTIVE_STATES
              and all(live.get(item["key"]) == item["desired"]

@@ -590,3 +590,46 @@ def test_default_forwarding_is_reported_but_never_a_problem(make_tree):
     facts = gather_br_netfilter_facts(root)
     assert facts["live"][V6DEFAULT] == 0
     assert facts["problems"] == [] and facts["ready"] is True
+
+
+# -- advice that fits where it runs ---------------------------------------
+
+def test_every_problem_has_advice_for_a_container():
+    for code, spec in PROBLEMS.items():
+        text = spec["container_remediation"]
+        assert "{container}" in text or "host" in text, code
+        assert "sysctl -w" not in text and "/etc/sysctl.d/" not in text, code
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("derived-trixie-6.12-docker-container", "docker"),
+    ("derived-trixie-6.12-lxc-container", "lxc"),
+    ("derived-trixie-6.12-podman-container", "podman"),
+])
+def test_in_a_container_no_finding_advises_sysctl_w_or_sysctl_d(tree, name, kind):
+    facts = gather_br_netfilter_facts(tree(name))
+    assert facts["environment"]["container"] == kind
+    assert facts["problems"]
+    for problem in facts["problems"]:
+        assert "sysctl -w" not in problem["remediation"], problem
+        assert "host" in problem["remediation"] or "--sysctl" in problem["remediation"], problem
+    unavailable = [p for p in facts["problems"] if p["code"] == "BR_NETFILTER_UNAVAILABLE"][0]
+    assert "Nothing can be done inside this %s container" % kind in unavailable["remediation"]
+
+
+def test_sysctl_advice_in_a_container_names_the_container_definition(make_tree):
+    # The host kernel provides br_netfilter (builtin); the container's namespace has ip_forward 0.
+    root = make_tree("host-6.18-builtin-nomodules", {
+        "run/.containerenv": "",
+        "proc/sys/net/ipv4/ip_forward": "0\n",
+    })
+    facts = gather_br_netfilter_facts(root)
+    assert facts["environment"]["container"] == "podman"
+    by_code = dict((p["code"], p) for p in facts["problems"])
+    live = by_code["SYSCTL_LIVE_NOT_1"]
+    assert "run --sysctl net.ipv4.ip_forward=1" in live["remediation"]
+    assert "lxc.sysctl.net.ipv4.ip_forward = 1" in live["remediation"]
+    host_facts = gather_br_netfilter_facts(make_tree("host-6.18-builtin-nomodules",
+                                                     {"proc/sys/net/ipv4/ip_forward": "0\n"}))
+    assert [p for p in host_facts["problems"] if p["code"] == "SYSCTL_LIVE_NOT_1"][0]["remediation"] == \
+        "sysctl -w net.ipv4.ip_forward=1 (ansible.posix.sysctl with sysctl_set: true)."
