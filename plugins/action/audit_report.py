@@ -6,8 +6,9 @@
 """Controller side of nodeprep.netfilter.audit_report: no module, no round trip.
 
 Reads every audited host's registered result from hostvars, builds the report with the
-pure ``_report`` module_utils, prints the table, writes report.json/.md/.html on the
-controller and fails when a host reaches ``fail_on``. Documentation: plugins/modules/audit_report.py.
+pure ``plugin_utils._report``, prints the table, writes report.json/.md/.html on the controller
+(``plugin_utils._report_render``, Jinja2 templates) and fails when a host reaches ``fail_on``.
+Documentation: plugins/modules/audit_report.py.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.nodeprep.netfilter.plugins.module_utils._report import (
+from ansible_collections.nodeprep.netfilter.plugins.plugin_utils._report import (
     FAIL_ON_CHOICES,
     ReportError,
     build_report,
+)
+from ansible_collections.nodeprep.netfilter.plugins.plugin_utils._report_render import (
     render_html,
     render_json,
     render_markdown,

@@ -102,7 +102,7 @@ def test_terminal_table_lists_every_host_and_the_verdict(fleet_dir, report):
 def test_markdown_report_has_a_section_per_host(fleet_dir, report):
     text = _read(fleet_dir, "report.md")
     for record in report["hosts"]:
-        assert "\n## %s\n" % record["host"] in text
+        assert "\n### %s\n" % record["host"] in text
 
 
 def test_fail_on_none_exits_0_and_still_writes_the_reports(tmp_path):

@@ -3,12 +3,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Fleet audit report: aggregate per-host results and render them. Pure, no Ansible import.
+"""Fleet audit report: aggregate per-host results. Pure, no Ansible import.
 
 ``build_report(results, fail_on, generated_at)`` turns ``{host: registered result}`` into
 the report dict documented in ``docs/audit-report-schema.md`` (schema version below).
-``render_table``, ``render_markdown`` and ``render_html`` render that dict; the HTML is
-self-contained (inline CSS and JavaScript, no network asset).
+The cell texts, ``verdict_line`` and ``findings_by_code`` below serve every renderer
+(``_report_render``: terminal table, Markdown and HTML from Jinja2 templates).
 
 A registered result is whatever the audit task left for the host:
 
@@ -25,7 +25,6 @@ unknown host like a broken one.
 
 from __future__ import annotations
 
-import json
 import re
 
 SCHEMA = "nodeprep.netfilter.audit-report"
@@ -391,7 +390,7 @@ def build_report(results, fail_on="high", generated_at=None, title=None, hosts=N
 
 # ------------------------------------------------------------------ cell texts (shared by renderers)
 
-def _bool_text(value):
+def bool_text(value):
     if value is True:
         return "yes"
     if value is False:
@@ -415,14 +414,14 @@ def ready_cell(record):
     br_info = record["br_netfilter"]
     if br_info is None:
         return "-" if record["status"] != "ok" else "?"
-    return _bool_text(br_info.get("ready"))
+    return bool_text(br_info.get("ready"))
 
 
 def reboot_cell(record):
     br_info = record["br_netfilter"]
     if br_info is None:
         return "-" if record["status"] != "ok" else "?"
-    return _bool_text(br_info.get("ready_after_reboot"))
+    return bool_text(br_info.get("ready_after_reboot"))
 
 
 def docker_cell(record):
@@ -464,7 +463,7 @@ def worst_cell(record):
     return "%s %s%s" % (first["severity"].upper(), first["code"], " (+%d)" % more if more else "")
 
 
-def _value_text(value):
+def value_text(value):
     return "absent" if value is None else str(value)
 
 
@@ -472,7 +471,7 @@ def sysctl_text(row):
     persisted = "not persisted"
     if row["persisted"] is not None:
         persisted = "%s @ %s:%s" % (row["persisted"], row["persisted_file"], row["persisted_line"])
-    return "live %s, boot %s (%s)" % (_value_text(row["live"]), _value_text(row["after_reboot"]), persisted)
+    return "live %s, boot %s (%s)" % (value_text(row["live"]), value_text(row["after_reboot"]), persisted)
 
 
 TABLE_COLUMNS = (
@@ -487,20 +486,8 @@ TABLE_COLUMNS = (
 )
 
 
-# ------------------------------------------------------------------ terminal
-
-def _grid(header, rows):
-    widths = [len(name) for name in header]
-    for row in rows:
-        widths = [max(width, len(cell)) for width, cell in zip(widths, row)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(header, widths)).rstrip()]
-    lines.append("  ".join("-" * width for width in widths))
-    for row in rows:
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    return lines
-
-
-def _verdict_line(report):
+def verdict_line(report, limit=None):
+    """One line: host counts, then the verdict naming the failing hosts (the first ``limit`` of them)."""
     summary = report["summary"]
     status = summary["status"]
     parts = ["%d hosts" % summary["hosts"], "%d ready" % summary["ready"], "%d not ready" % summary["not_ready"]]
@@ -510,34 +497,17 @@ def _verdict_line(report):
     if report["fail_on"] == "none":
         verdict = "fail_on=none: the audit never fails"
     elif report["failing_hosts"]:
-        verdict = "FAIL (fail_on=%s): %s" % (report["fail_on"], ", ".join(report["failing_hosts"]))
+        failing = report["failing_hosts"]
+        named = failing if limit is None else failing[:limit]
+        more = len(failing) - len(named)
+        verdict = "FAIL (fail_on=%s): %s%s" % (report["fail_on"], ", ".join(named),
+                                              " and %d more" % more if more else "")
     else:
         verdict = "PASS (fail_on=%s)" % report["fail_on"]
     return "%s. %s" % (", ".join(parts), verdict)
 
 
-def render_table(report, details=True):
-    """Plain-text summary table, then (``details``) each host's sysctls and findings."""
-    rows = [[column(record) for _name, column in TABLE_COLUMNS] for record in report["hosts"]]
-    lines = _grid([name for name, _column in TABLE_COLUMNS], rows)
-    if details:
-        for record in report["hosts"]:
-            lines.append("")
-            lines.append("%s: %s" % (record["host"], _host_headline(record)))
-            br_info = record["br_netfilter"]
-            if br_info is not None:
-                for row in br_info["sysctls"]:
-                    lines.append("    %s: %s" % (row["key"], sysctl_text(row)))
-            for finding in record["findings"]:
-                lines.append("  - %s %s: %s" % (finding["severity"].upper(), finding["code"], finding["message"]))
-                if finding["remediation"]:
-                    lines.append("      fix: %s" % finding["remediation"])
-    lines.append("")
-    lines.append(_verdict_line(report))
-    return "\n".join(lines) + "\n"
-
-
-def _host_headline(record):
+def host_headline(record):
     if record["status"] != "ok":
         return "%s (%s)" % (record["status"].upper().replace("_", " "), record["error"])
     br_info = record["br_netfilter"]
@@ -546,288 +516,52 @@ def _host_headline(record):
     text = "br_netfilter %s; %s" % (br_info["state"], br_info.get("state_reason") or "")
     if br_info["false_positive_bridge_dir"]:
         text += "; FALSE POSITIVE: /proc/sys/net/bridge exists without bridge-nf-call-iptables"
-    text += "; ready now: %s, after reboot: %s" % (_bool_text(br_info["ready"]),
-                                                   _bool_text(br_info["ready_after_reboot"]))
+    text += "; ready now: %s, after reboot: %s" % (bool_text(br_info["ready"]),
+                                                   bool_text(br_info["ready_after_reboot"]))
     return text
 
 
-# ------------------------------------------------------------------ Markdown
-
-def _md(text):
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(report):
-    summary = report["summary"]
-    out = ["# %s" % _md(report["title"]), ""]
-    out.append("Generated %s. fail_on: `%s`. Verdict: **%s**." % (
-        _md(report["generated_at"] or "?"), report["fail_on"], report["verdict"].upper()))
-    out.append("")
-    out.append(_md(_verdict_line(report)))
-    out.append("")
-    out.append("Findings by severity: %s." % ", ".join(
-        "%s %d" % (severity, summary["findings"][severity]) for severity in reversed(SEVERITIES)))
-    out.append("")
-    header = [name.title().replace("_", " ") for name, _column in TABLE_COLUMNS]
-    out.append("| " + " | ".join(header) + " |")
-    out.append("|" + "---|" * len(header))
+def findings_by_code(report):
+    """The fleet's findings grouped by code, worst first, then by how many hosts have it.
+
+    Each group: ``code``, ``severity`` (the worst seen), ``severities``, ``hosts`` (names, report order),
+    ``example`` (the first host's message), ``messages`` (distinct message count), ``remediations``
+    (``[text, hosts]`` pairs, most hosts first: container hosts and per-key findings word it differently),
+    ``references`` (union, first seen first) and ``occurrences`` (``[host, message]`` pairs).
+    """
+    groups = {}
     for record in report["hosts"]:
-        out.append("| " + " | ".join(_md(column(record)) for _name, column in TABLE_COLUMNS) + " |")
-    for record in report["hosts"]:
-        out.append("")
-        out.append("## %s" % _md(record["host"]))
-        out.append("")
-        out.append(_md(_host_headline(record)))
-        br_info = record["br_netfilter"]
-        if br_info is not None and br_info["sysctls"]:
-            out.append("")
-            out.append("| sysctl | live | after reboot | persisted by |")
-            out.append("|---|---|---|---|")
-            for row in br_info["sysctls"]:
-                where = "-" if row["persisted"] is None else "`%s` line %s (= %s)" % (
-                    _md(row["persisted_file"]), row["persisted_line"], _md(row["persisted"]))
-                out.append("| `%s` | %s | %s | %s |" % (
-                    row["key"], _md(_value_text(row["live"])), _md(_value_text(row["after_reboot"])), where))
-        out.append("")
-        if not record["findings"]:
-            out.append("No findings.")
         for finding in record["findings"]:
-            out.append("- **%s** `%s`: %s" % (finding["severity"].upper(), finding["code"], _md(finding["message"])))
+            group = groups.get(finding["code"])
+            if group is None:
+                group = groups[finding["code"]] = {
+                    "code": finding["code"], "severity": finding["severity"], "severities": [],
+                    "hosts": [], "example": finding["message"], "occurrences": [],
+                    "_messages": set(), "_remediations": {}, "references": [],
+                }
+            if severity_rank(finding["severity"]) > severity_rank(group["severity"]):
+                group["severity"] = finding["severity"]
+            if finding["severity"] not in group["severities"]:
+                group["severities"].append(finding["severity"])
+            # A host reports a code once per distinct message (one per sysctl key, say): count the host once.
+            if not group["hosts"] or group["hosts"][-1] != record["host"]:
+                group["hosts"].append(record["host"])
+            group["occurrences"].append([record["host"], finding["message"]])
+            group["_messages"].add(finding["message"])
             if finding["remediation"]:
-                out.append("  - Remediation: %s" % _md(finding["remediation"]))
+                hosts = group["_remediations"].setdefault(finding["remediation"], set())
+                hosts.add(record["host"])
             for ref in finding["reference"]:
-                out.append("  - Reference: <%s>" % ref if re.match(r"^https?://", ref) else "  - Reference: %s" % _md(ref))
-    return "\n".join(out) + "\n"
-
-
-# ------------------------------------------------------------------ HTML
-
-def _h(text):
-    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&#x27;"))
-
-
-def _ref_html(ref):
-    if re.match(r"^https?://[^\s\"'<>]+$", ref):
-        return '<a href="%s" rel="noreferrer">%s</a>' % (_h(ref), _h(ref))
-    return _h(ref)
-
-
-_CSS = """
-body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;color:#1b1f24}
-h1{font-size:1.5em;margin:0 0 .3em}h2{font-size:1.2em;margin:1.5em 0 .4em}
-table{border-collapse:collapse;margin:.5em 0 1em;width:100%}
-th,td{border:1px solid #d0d7de;padding:.3em .5em;text-align:left;vertical-align:top}
-th{background:#f6f8fa;white-space:nowrap}th.sortable{cursor:pointer;user-select:none}
-th.sortable::after{content:" \\2195";color:#8c959f}th[aria-sort=ascending]::after{content:" \\2191"}
-th[aria-sort=descending]::after{content:" \\2193"}
-.sev{font-weight:600;border-radius:3px;padding:0 .35em;white-space:nowrap}
-.sev-high{background:#ffebe9;color:#a40e26}.sev-medium{background:#fff8c5;color:#7d4e00}
-.sev-low{background:#ddf4ff;color:#0a3069}.sev-info{background:#eef1f4;color:#424a53}
-.sev-none{background:#dafbe1;color:#116329}
-tr.status-unreachable td,tr.status-failed td,tr.status-not_run td{background:#fff5f5}
-.verdict-fail{color:#a40e26}.verdict-pass{color:#116329}
-#controls{display:flex;flex-wrap:wrap;gap:1em;align-items:center;padding:.5em;background:#f6f8fa;
-border:1px solid #d0d7de;border-radius:6px}
-#controls label{white-space:nowrap}code{font-size:.95em}details{margin:.3em 0}
-.muted{color:#57606a}
-"""
-
-_JS = r"""
-(function () {
-  "use strict";
-  var SEV_RANK = {none: -1, info: 0, low: 1, medium: 2, high: 3};
-  function checkedSeverities() {
-    var boxes = document.querySelectorAll("input.sev-filter");
-    var on = {};
-    for (var i = 0; i < boxes.length; i++) { if (boxes[i].checked) { on[boxes[i].value] = true; } }
-    return on;
-  }
-  function applyFilters() {
-    var on = checkedSeverities();
-    var text = document.getElementById("host-filter").value.trim().toLowerCase();
-    var failingOnly = document.getElementById("failing-only").checked;
-    var hostRows = document.querySelectorAll("#hosts tbody tr");
-    var shownHosts = 0;
-    for (var i = 0; i < hostRows.length; i++) {
-      var row = hostRows[i];
-      var sevs = row.getAttribute("data-severities").split(" ").filter(Boolean);
-      if (sevs.length === 0) { sevs = ["none"]; }
-      var sevOk = sevs.some(function (s) { return on[s]; });
-      var textOk = !text || row.getAttribute("data-host").toLowerCase().indexOf(text) !== -1;
-      var failOk = !failingOnly || row.getAttribute("data-fails") === "true";
-      var show = sevOk && textOk && failOk;
-      row.hidden = !show;
-      if (show) { shownHosts++; }
-    }
-    var findingRows = document.querySelectorAll("#findings tbody tr");
-    var shownFindings = 0;
-    for (var j = 0; j < findingRows.length; j++) {
-      var frow = findingRows[j];
-      var fshow = !!on[frow.getAttribute("data-severity")] &&
-        (!text || frow.getAttribute("data-host").toLowerCase().indexOf(text) !== -1) &&
-        (!failingOnly || frow.getAttribute("data-fails") === "true");
-      frow.hidden = !fshow;
-      if (fshow) { shownFindings++; }
-    }
-    document.getElementById("shown-count").textContent =
-      shownHosts + " of " + hostRows.length + " hosts, " + shownFindings + " of " + findingRows.length + " findings shown";
-  }
-  function cellKey(cell) {
-    var key = cell.getAttribute("data-sort");
-    return key === null ? cell.textContent.trim().toLowerCase() : key;
-  }
-  function sortBy(th) {
-    var table = th.closest("table");
-    var index = Array.prototype.indexOf.call(th.parentNode.children, th);
-    var numeric = th.getAttribute("data-type") === "number";
-    var dir = th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
-    var ths = th.parentNode.children;
-    for (var i = 0; i < ths.length; i++) { ths[i].removeAttribute("aria-sort"); }
-    th.setAttribute("aria-sort", dir);
-    var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    rows.sort(function (a, b) {
-      var x = cellKey(a.cells[index]), y = cellKey(b.cells[index]);
-      var cmp = numeric ? (parseFloat(x) - parseFloat(y)) : (x < y ? -1 : (x > y ? 1 : 0));
-      return dir === "ascending" ? cmp : -cmp;
-    });
-    for (var k = 0; k < rows.length; k++) { body.appendChild(rows[k]); }
-  }
-  document.addEventListener("DOMContentLoaded", function () {
-    var inputs = document.querySelectorAll("#controls input");
-    for (var i = 0; i < inputs.length; i++) {
-      inputs[i].addEventListener("input", applyFilters);
-      inputs[i].addEventListener("change", applyFilters);
-    }
-    var heads = document.querySelectorAll("th.sortable");
-    for (var j = 0; j < heads.length; j++) {
-      heads[j].addEventListener("click", function (ev) { sortBy(ev.currentTarget); });
-    }
-    var match = /(?:^|[#&])severity=([a-z,]+)/.exec(window.location.hash);
-    if (match) {
-      var wanted = match[1].split(",");
-      var boxes = document.querySelectorAll("input.sev-filter");
-      for (var k = 0; k < boxes.length; k++) { boxes[k].checked = wanted.indexOf(boxes[k].value) !== -1; }
-    }
-    applyFilters();
-    document.body.setAttribute("data-ready", "true");
-  });
-}());
-"""
-
-
-def _sev_badge(severity):
-    name = severity or "none"
-    return '<span class="sev sev-%s">%s</span>' % (_h(name), _h(name))
-
-
-def render_html(report):
-    """A single self-contained HTML page (no external asset, no network access)."""
-    summary = report["summary"]
-    out = ['<!DOCTYPE html>', '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           # No network: forbid every fetch except inline style/script and data: images.
-           '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-           'style-src \'unsafe-inline\'; script-src \'unsafe-inline\'; img-src data:">',
-           "<title>%s</title>" % _h(report["title"]), "<style>%s</style>" % _CSS, "</head>", "<body>"]
-    out.append("<h1>%s</h1>" % _h(report["title"]))
-    out.append('<p>Generated %s &middot; fail_on <code>%s</code> &middot; verdict '
-               '<strong id="verdict" class="verdict-%s">%s</strong></p>' % (
-                   _h(report["generated_at"] or "?"), _h(report["fail_on"]), _h(report["verdict"]),
-                   _h(report["verdict"].upper())))
-    out.append('<p id="summary">%s</p>' % _h(_verdict_line(report)))
-    out.append('<p class="muted">Findings: %s</p>' % " ".join(
-        "%s&nbsp;%d" % (_sev_badge(sev), summary["findings"][sev]) for sev in reversed(SEVERITIES)))
-
-    out.append('<div id="controls"><strong>Filter</strong>')
-    for severity in tuple(reversed(SEVERITIES)) + ("none",):
-        out.append('<label><input type="checkbox" class="sev-filter" value="%s" checked> %s</label>' % (
-            severity, _sev_badge(severity)))
-    out.append('<label>Host <input type="search" id="host-filter" placeholder="name contains"></label>')
-    out.append('<label><input type="checkbox" id="failing-only"> failing fail_on only</label>')
-    out.append('<span id="shown-count" class="muted"></span></div>')
-
-    out.append("<h2>Hosts</h2>")
-    out.append('<table id="hosts"><thead><tr>')
-    for name, _column in TABLE_COLUMNS:
-        out.append('<th class="sortable" scope="col">%s</th>' % _h(name.title().replace("_", " ")))
-    out.append('<th class="sortable" scope="col" data-type="number">Findings</th>')
-    out.append("</tr></thead><tbody>")
-    for record in report["hosts"]:
-        severities = sorted(set(item["severity"] for item in record["findings"]), key=severity_rank)
-        out.append('<tr class="status-%s" data-host="%s" data-status="%s" data-worst="%s" data-severities="%s" '
-                   'data-fails="%s">' % (_h(record["status"]), _h(record["host"]), _h(record["status"]),
-                                         _h(record["worst_severity"] or "none"), _h(" ".join(severities)),
-                                         "true" if record["fails_threshold"] else "false"))
-        for name, column in TABLE_COLUMNS:
-            text = column(record)
-            if name == "WORST FINDING":
-                out.append('<td data-sort="%d %s">%s %s</td>' % (
-                    severity_rank(record["worst_severity"]) + 1, _h(record["worst_finding"] or ""),
-                    _sev_badge(record["worst_severity"]), _h(record["worst_finding"] or "")))
-            elif name == "HOST":
-                out.append('<td><a href="#host-%s">%s</a></td>' % (_h(_anchor(record["host"])), _h(text)))
-            else:
-                out.append("<td>%s</td>" % _h(text))
-        out.append('<td data-sort="%d">%d</td>' % (len(record["findings"]), len(record["findings"])))
-        out.append("</tr>")
-    out.append("</tbody></table>")
-
-    out.append("<h2>Findings</h2>")
-    out.append('<table id="findings"><thead><tr>')
-    for name, kind in (("Host", ""), ("Severity", "number"), ("Code", ""), ("Source", ""), ("Message", ""),
-                       ("Remediation", ""), ("Reference", "")):
-        out.append('<th class="sortable" scope="col"%s>%s</th>' % (
-            ' data-type="number"' if kind else "", name))
-    out.append("</tr></thead><tbody>")
-    for record in report["hosts"]:
-        for finding in record["findings"]:
-            out.append('<tr data-host="%s" data-severity="%s" data-code="%s" data-fails="%s">' % (
-                _h(record["host"]), _h(finding["severity"]), _h(finding["code"]),
-                "true" if record["fails_threshold"] else "false"))
-            out.append("<td>%s</td>" % _h(record["host"]))
-            out.append('<td data-sort="%d">%s</td>' % (severity_rank(finding["severity"]),
-                                                       _sev_badge(finding["severity"])))
-            out.append("<td><code>%s</code></td>" % _h(finding["code"]))
-            out.append("<td>%s</td>" % _h(finding["source"]))
-            out.append("<td>%s</td>" % _h(finding["message"]))
-            out.append("<td>%s</td>" % _h(finding["remediation"]))
-            out.append("<td>%s</td>" % "<br>".join(_ref_html(ref) for ref in finding["reference"]))
-            out.append("</tr>")
-    out.append("</tbody></table>")
-
-    out.append("<h2>Host details</h2>")
-    for record in report["hosts"]:
-        out.append('<details id="host-%s"%s><summary><strong>%s</strong> %s</summary>' % (
-            _h(_anchor(record["host"])), " open" if record["fails_threshold"] else "",
-            _h(record["host"]), _h(_host_headline(record))))
-        br_info = record["br_netfilter"]
-        if br_info is not None and br_info["sysctls"]:
-            out.append('<table class="sysctls"><thead><tr><th>sysctl</th><th>live</th><th>after reboot</th>'
-                       "<th>persisted by</th></tr></thead><tbody>")
-            for row in br_info["sysctls"]:
-                where = "-" if row["persisted"] is None else "%s line %s (= %s)" % (
-                    row["persisted_file"], row["persisted_line"], row["persisted"])
-                out.append("<tr><td><code>%s</code></td><td>%s</td><td>%s</td><td>%s</td></tr>" % (
-                    _h(row["key"]), _h(_value_text(row["live"])), _h(_value_text(row["after_reboot"])), _h(where)))
-            out.append("</tbody></table>")
-        if record["docker"] is not None or record["iptables"] is not None:
-            out.append("<p>Docker: %s &middot; iptables: %s</p>" % (_h(docker_cell(record)), _h(iptables_cell(record))))
-        out.append("</details>")
-
-    # The data itself, for anyone who wants to script against the page; with <, > and & escaped no text in it
-    # can end the script element or start markup.
-    data = json.dumps(report, sort_keys=True).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    out.append('<script type="application/json" id="report-data">%s</script>' % data)
-    out.append("<script>%s</script>" % _JS)
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
-
-
-def _anchor(host):
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(host))
-
-
-def render_json(report):
-    return json.dumps(report, indent=2, sort_keys=True) + "\n"
+                if ref not in group["references"]:
+                    group["references"].append(ref)
+    result = []
+    for group in groups.values():
+        group["severities"].sort(key=severity_rank, reverse=True)
+        group["messages"] = len(group.pop("_messages"))
+        remediations = group.pop("_remediations")
+        group["remediations"] = sorted(([text, len(hosts)] for text, hosts in remediations.items()),
+                                       key=lambda pair: -pair[1])
+        result.append(group)
+    return sorted(result, key=lambda group: (-severity_rank(group["severity"]), -len(group["hosts"]), group["code"]))

@@ -3,81 +3,38 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Fleet report: aggregation, thresholds and the three renderers.
+"""Fleet report: aggregation, thresholds, findings grouped by code and the documented JSON schema.
 
-Host results are made the way the audit playbook makes them: br_netfilter facts gathered from the
-real-host fixture trees (tests/unit/fixtures/br_netfilter), wrapped like a registered task result.
+The fleet (conftest.py) is made of br_netfilter facts gathered from real-host fixture trees.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
 
 import pytest
 
-from ansible_collections.nodeprep.netfilter.plugins.module_utils._br_netfilter import gather_br_netfilter_facts
-from ansible_collections.nodeprep.netfilter.plugins.module_utils._report import (
+from ansible_collections.nodeprep.netfilter.plugins.plugin_utils._report import (
     SCHEMA_VERSION,
     ReportError,
     build_report,
+    docker_cell,
+    findings_by_code,
     host_record,
+    iptables_cell,
     ready_cell,
-    render_html,
-    render_json,
-    render_markdown,
-    render_table,
+    verdict_line,
 )
-
-HEALTHY = "derived-trixie-6.12-persisted-k8s"
-FALSE_POSITIVE = "derived-trixie-6.12-false-positive"
-BRIDGE_ONLY = "trixie-6.12-state-b-bridge-only"
-BLOCKED = "derived-trixie-6.12-blocked-install-false"
-NOW = "2025-01-02T03:04:05Z"
-
-UNREACHABLE = {
-    "unreachable": True, "changed": False,
-    "msg": "Task failed: Failed to connect to the host via ssh: ssh: connect to host 10.9.9.9 port 22: No route to host",
-}
-FAILED = {
-    "failed": True, "changed": False, "rc": 127, "module_stdout": "",
-    "module_stderr": "/bin/sh: 1: /usr/bin/python3: not found\n",
-    "msg": "The module interpreter '/usr/bin/python3' was not found.",
-}
-
-
-@pytest.fixture
-def facts(tree):
-    """facts(fixture) -> br_netfilter facts gathered from that fixture tree (each tree built once per test)."""
-    cache = {}
-
-    def _facts(name):
-        if name not in cache:
-            cache[name] = gather_br_netfilter_facts(tree(name))
-        return copy.deepcopy(cache[name])
-    return _facts
-
-
-@pytest.fixture
-def facts_result(facts):
-    """facts_result(fixture) -> the result br_netfilter_facts registers for that tree."""
-    def _result(name):
-        return {"changed": False, "ansible_facts": {"br_netfilter": facts(name)}}
-    return _result
-
-
-@pytest.fixture
-def fleet(facts_result):
-    return {
-        "node-healthy": facts_result(HEALTHY),
-        "node-false-positive": facts_result(FALSE_POSITIVE),
-        "node-bridge-only": facts_result(BRIDGE_ONLY),
-        "node-blocked": facts_result(BLOCKED),
-        "node-down": dict(UNREACHABLE),
-        "node-nopython": dict(FAILED),
-    }
+from ansible_collections.nodeprep.netfilter.plugins.plugin_utils._report_render import render_json
+from ansible_collections.nodeprep.netfilter.tests.unit.plugins.plugin_utils.report_fleet import (
+    BLOCKED,
+    HEALTHY,
+    NOW,
+    UNREACHABLE,
+    audit_module_result,
+)
 
 
 def _host(report, name):
@@ -194,56 +151,32 @@ def test_not_ready_without_a_high_problem_gets_a_synthetic_finding():
     record = host_record("n1", {"br_netfilter": {"state": "loaded", "ready": False, "problems": []}})
     assert _codes(record) == ["NODE_NOT_READY"]
 
-
-def _audit_module_result(facts):
-    """Shape of nodeprep.netfilter.docker_iptables_audit's result (see _docker_audit.summarize)."""
-    return {
-        "changed": False,
-        "br_netfilter": facts,
-        "findings": [
-            {"code": "DOCKER_ICC_WITHOUT_BR_NETFILTER", "severity": "high",
-             "message": "icc=false needs br_netfilter", "evidence": {"icc": False},
-             "remediation": "Load br_netfilter.", "reference": ["https://github.com/moby/moby/pull/49306"]},
-            {"code": "DEBIAN_IPTABLES_1_8_11_1", "severity": "medium", "message": "iptables 1.8.11-1",
-             "evidence": {}, "remediation": "Upgrade to 1.8.11-2.", "reference": ["https://github.com/moby/moby/issues/49667"]},
-        ],
-        "summary": {
-            "docker_present": True, "docker_version": "28.5.2", "docker_version_source": "engine",
-            "docker_package": "docker.io", "docker_package_version": "28.5.2+dfsg4-5", "engine_running": True,
-            "rootless_users": [], "settings": {"icc": False}, "ignore_br_netfilter_error": False,
-            "iptables_binary": "/usr/sbin/iptables", "iptables_version": "1.8.11", "iptables_backend": "nf_tables",
-            "iptables_package_version": "1.8.11-1", "backends_read": ["nf_tables"], "rule_checks": "done",
-        },
-    }
-
-
 def test_one_audit_module_result_carries_docker_iptables_and_br_netfilter(facts):
     blocked = facts(BLOCKED)
-    record = host_record("n1", _audit_module_result(blocked))
+    record = host_record("n1", audit_module_result(blocked))
     assert record["docker"]["version"] == "28.5.2"
     assert record["iptables"]["backend"] == "nf_tables"
     sources = dict((finding["code"], finding["source"]) for finding in record["findings"])
     assert sources["DOCKER_ICC_WITHOUT_BR_NETFILTER"] == "docker_iptables_audit"
     assert sources["BR_NETFILTER_BLOCKED"] == "br_netfilter"
-    table = render_table(build_report({"n1": _audit_module_result(blocked)}, generated_at=NOW))
-    assert "28.5.2" in table and "1.8.11 (nf_tables) 1.8.11-1" in table
+    assert (docker_cell(record), iptables_cell(record)) == ("28.5.2", "1.8.11 (nf_tables) 1.8.11-1")
 
 
 def test_same_code_and_message_from_both_sources_is_reported_once(facts):
     blocked = facts(BLOCKED)
-    result = _audit_module_result(blocked)
+    result = audit_module_result(blocked)
     result["findings"].append(dict(blocked["problems"][0], evidence={}))
     record = host_record("n1", result)
     assert _codes(record).count("BR_NETFILTER_BLOCKED") == 1
 
 
 def test_docker_absent_is_shown_as_absent(facts):
-    result = _audit_module_result(facts(HEALTHY))
+    result = audit_module_result(facts(HEALTHY))
     result["summary"].update(docker_present=False, docker_version=None)
     result["findings"] = [{"code": "DOCKER_NOT_INSTALLED", "severity": "info", "message": "No Docker.",
                            "evidence": {}, "remediation": "", "reference": []}]
     report = build_report({"n1": result}, fail_on="low", generated_at=NOW)
-    assert "absent" in render_table(report)
+    assert docker_cell(_host(report, "n1")) == "absent"
     assert report["verdict"] == "pass"
 
 
@@ -275,60 +208,6 @@ def test_json_report_is_stable_and_round_trips(fleet):
     assert [record["host"] for record in report["hosts"]] == sorted(fleet)
 
 
-def test_table_has_one_row_per_host_and_a_verdict_line(fleet):
-    text = render_table(build_report(fleet, generated_at=NOW), details=False)
-    lines = text.splitlines()
-    assert lines[0].split()[:3] == ["HOST", "STATUS", "BR_NETFILTER"]
-    rows = dict((line.split()[0], line) for line in lines[2:8])
-    assert set(rows) == set(fleet)
-    assert "+false-positive" in rows["node-false-positive"]
-    assert "unreachable" in rows["node-down"]
-    assert lines[-1].startswith("6 hosts, 1 ready, 5 not ready, 1 unreachable, 1 failed. FAIL (fail_on=high)")
-
-
-def test_table_details_give_remediation_and_sysctl_files(facts_result):
-    text = render_table(build_report({"n1": facts_result(HEALTHY), "n2": facts_result(BRIDGE_ONLY)},
-                                     generated_at=NOW))
-    assert re.search(r"net\.bridge\.bridge-nf-call-iptables: live 1, boot 1 \(1 @ /etc/sysctl\.d/\S+:\d+\)", text)
-    assert "fix: modprobe br_netfilter" in text
-
-
-def test_markdown_escapes_table_cells_and_lists_every_finding(fleet):
-    fleet["we|rd"] = dict(UNREACHABLE, msg="pipe | in message")
-    report = build_report(fleet, generated_at=NOW)
-    text = render_markdown(report)
-    assert "| we\\|rd | unreachable |" in text
-    for record in report["hosts"]:
-        for finding in record["findings"]:
-            assert "`%s`" % finding["code"] in text
-    assert "Remediation: Remove or comment out that line" in text
-
-
-def test_html_is_self_contained_and_escapes_host_data(fleet):
-    fleet["<script>alert(1)</script>"] = dict(UNREACHABLE, msg="</script><img src=x onerror=alert(1)>")
-    page = render_html(build_report(fleet, generated_at=NOW))
-    assert "<script>alert(1)" not in page
-    assert "<img src=x" not in page
-    assert not re.search(r"<(link|img|iframe)\b", page)
-    # Nothing is loaded from anywhere: only <a> links (references) carry a URL.
-    assert not re.search(r"<(?!a\s)[a-z]+\b[^>]*\s(src|href)=", page)
-    assert "@import" not in page and "url(" not in page
-    assert page.count("<script") == 2  # the JSON data block and the inline script
-    data = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S).group(1)
-    assert json.loads(data)["summary"]["hosts"] == 7
-
-
-def test_html_has_a_row_per_host_and_per_finding_with_severity_attributes(fleet):
-    report = build_report(fleet, generated_at=NOW)
-    page = render_html(report)
-    host_rows = re.findall(r'<tr class="status-(\w+)" data-host="([^"]+)"', page)
-    assert sorted(host for _status, host in host_rows) == sorted(fleet)
-    assert ("unreachable", "node-down") in host_rows
-    finding_rows = re.findall(r'<tr data-host="[^"]+" data-severity="(\w+)"', page)
-    assert len(finding_rows) == sum(len(record["findings"]) for record in report["hosts"])
-    assert 'class="sev-filter" value="high"' in page
-
-
 SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs", "audit-report.schema.json")
 
 
@@ -337,7 +216,7 @@ def test_report_matches_the_documented_json_schema(fleet, facts):
 
     with open(SCHEMA_FILE) as handle:
         schema = json.load(handle)
-    fleet["node-docker"] = _audit_module_result(facts(BLOCKED))
+    fleet["node-docker"] = audit_module_result(facts(BLOCKED))
     fleet["node-missing"] = None
     report = json.loads(render_json(build_report(fleet, fail_on="medium", generated_at=NOW)))
     jsonschema.validate(report, schema, cls=jsonschema.Draft202012Validator)
@@ -348,7 +227,7 @@ def test_report_matches_the_documented_json_schema(fleet, facts):
 
 
 def test_audit_without_br_netfilter_facts_is_a_high_finding_not_a_pass(facts):
-    result = _audit_module_result(None)
+    result = audit_module_result(None)
     result["br_netfilter_error"] = ("BrNetfilterFactsError: cannot read /proc/sys/kernel/osrelease under root "
                                     "'/srv/x': not a Linux root with /proc mounted")
     report = build_report({"n1": result}, fail_on="high", generated_at=NOW)
@@ -359,3 +238,44 @@ def test_audit_without_br_netfilter_facts_is_a_high_finding_not_a_pass(facts):
     assert "proc/sys/kernel/osrelease" in record["error"]
     assert report["failing_hosts"] == ["n1"]
     assert ready_cell(record) == "?"
+
+
+def test_findings_by_code_gives_each_code_once_with_its_hosts_worst_first(fleet, facts):
+    fleet["node-blocked-2"] = fleet["node-blocked"]
+    fleet["node-docker"] = audit_module_result(facts(BLOCKED))
+    report = build_report(fleet, generated_at=NOW)
+    groups = findings_by_code(report)
+    by_code = dict((group["code"], group) for group in groups)
+    assert len(by_code) == len(groups)
+    blocked = by_code["BR_NETFILTER_BLOCKED"]
+    assert blocked["hosts"] == ["node-blocked", "node-blocked-2", "node-docker"]
+    assert blocked["severity"] == "high"
+    assert blocked["remediations"][0][1] == 3
+    assert blocked["references"] == ["https://man7.org/linux/man-pages/man5/modprobe.d.5.html"]
+    assert by_code["HOST_UNREACHABLE"]["hosts"] == ["node-down"]
+    assert by_code["HOST_UNREACHABLE"]["example"].endswith("No route to host")
+    ranks = [("info", "low", "medium", "high").index(group["severity"]) for group in groups]
+    assert ranks == sorted(ranks, reverse=True)
+    high_counts = [len(group["hosts"]) for group in groups if group["severity"] == "high"]
+    assert high_counts == sorted(high_counts, reverse=True)
+
+
+def test_a_code_reported_once_per_key_counts_its_host_once_and_keeps_every_message():
+    problems = [{"code": "SYSCTL_NOT_LIVE", "severity": "high", "message": "%s is 0" % key,
+                 "remediation": "sysctl -w %s=1" % key, "reference": "https://example.org/sysctl"}
+                for key in ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables")]
+    report = build_report({"n1": {"br_netfilter": {"state": "loaded", "ready": False, "problems": problems}},
+                           "n2": {"br_netfilter": {"state": "loaded", "ready": False, "problems": problems[:1]}}},
+                          generated_at=NOW)
+    group = findings_by_code(report)[0]
+    assert (group["code"], group["hosts"], group["messages"]) == ("SYSCTL_NOT_LIVE", ["n1", "n2"], 2)
+    assert group["occurrences"] == [["n1", "net.ipv4.ip_forward is 0"], ["n1", "net.bridge.bridge-nf-call-iptables is 0"],
+                                    ["n2", "net.ipv4.ip_forward is 0"]]
+    assert group["remediations"] == [["sysctl -w net.ipv4.ip_forward=1", 2],
+                                     ["sysctl -w net.bridge.bridge-nf-call-iptables=1", 1]]
+
+
+def test_verdict_line_names_the_first_failing_hosts_and_counts_the_rest():
+    report = build_report(dict(("n%03d" % index, None) for index in range(30)), generated_at=NOW)
+    assert verdict_line(report, limit=2).endswith("FAIL (fail_on=high): n000, n001 and 28 more")
+    assert verdict_line(report).endswith(", n029")
