@@ -35,7 +35,14 @@ produced by ``_docker_collect.collect`` on a host or written by hand in tests::
 
 Every finding is ``{code, severity, message, evidence, remediation, reference}``;
 codes and texts come from ``_known_issues.KNOWN_ISSUES``, whose ``condition``
-names the predicate in ``CONDITIONS`` below.
+names the predicate in ``HOST_CONDITIONS`` below (checks that apply with or
+without Docker) or in ``_docker_checks.DOCKER_CONDITIONS``.
+
+Modules run from an AnsiballZ zip, where every import is compiled from source
+on every host. ``_docker_checks`` and ``_versions`` are therefore imported only
+when ``docker_traces(ctx)`` finds something Docker left on the host; on a host
+without any (most Kubernetes nodes run containerd alone) their conditions all
+return ``[]``, so the result is the same without them.
 """
 
 from __future__ import annotations
@@ -46,22 +53,13 @@ import string
 from ansible_collections.nodeprep.netfilter.plugins.module_utils import _docker_env as env
 from ansible_collections.nodeprep.netfilter.plugins.module_utils import _iptables as ipt
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._known_issues import (
-    EXPECTED_CHAINS,
-    EXPECTED_JUMPS,
     KNOWN_ISSUES,
     SEVERITIES,
-)
-from ansible_collections.nodeprep.netfilter.plugins.module_utils._versions import (
-    VersionError,
-    compare_versions,
-    upstream_version,
-    version_matches,
 )
 
 _DOCKERD_VERSION_RE = re.compile(r"Docker version\s+v?(\S+?),")
 BR_ACTIVE_STATES = ("loaded", "builtin")
 BR_UNAVAILABLE_STATES = ("unavailable", "blocked")
-OTHER_BACKEND = {"nf_tables": "legacy", "legacy": "nf_tables"}
 
 
 def severity_rank(severity):
@@ -72,12 +70,18 @@ def severity_rank(severity):
         return -1
 
 
+def _versions():
+    """``_versions``, imported on first use: only a Docker version is ever compared (see the module docstring)."""
+    from ansible_collections.nodeprep.netfilter.plugins.module_utils import _versions as versions
+    return versions
+
+
 def _ge(version, other):
-    return version is not None and compare_versions(version, other) >= 0
+    return version is not None and _versions().compare_versions(version, other) >= 0
 
 
 def _lt(version, other):
-    return version is not None and compare_versions(version, other) < 0
+    return version is not None and _versions().compare_versions(version, other) < 0
 
 
 # --- context -----------------------------------------------------------------
@@ -110,13 +114,13 @@ def _docker_ctx(collected, ctx):
     version = None
     source = None
     if info:
-        version, source = upstream_version(info["server_version"]), "engine"
+        version, source = _versions().upstream_version(info["server_version"]), "engine"
     if version is None and package_name:
-        version, source = upstream_version(package_version), "package %s" % package_name
+        version, source = _versions().upstream_version(package_version), "package %s" % package_name
     if version is None and docker.get("dockerd_version_output"):
         match = _DOCKERD_VERSION_RE.search(docker["dockerd_version_output"])
         if match:
-            version, source = upstream_version(match.group(1)), "dockerd --version"
+            version, source = _versions().upstream_version(match.group(1)), "dockerd --version"
 
     signals = []
     if package_name:
@@ -329,6 +333,39 @@ def _docker_present(ctx):
     return bool(ctx["docker"]["signals"]) or chains_anywhere
 
 
+def docker_traces(ctx):
+    """What Docker left on the host that a Docker-only check reads; [] when there is nothing.
+
+    Wider than ``_docker_present``: a daemon.json or a rootless user unit is no
+    sign of an installed engine, yet DAEMON_JSON_INVALID, the br_netfilter rows
+    (icc=false in daemon.json) and DOCKER_ROOTLESS report them. Every input of a
+    ``_docker_checks`` condition that can produce evidence is listed here, so an
+    empty list means each of those conditions returns ``[]``.
+    """
+    docker = ctx["docker"]
+    traces = list(docker["signals"])
+    if any(ctx["iptables"]["docker_chains"].values()):
+        traces.append("Docker chains in the iptables rules")
+    daemon_json = ctx["daemon_json"]
+    if daemon_json.get("present") or daemon_json.get("explicit") or daemon_json.get("error"):
+        traces.append("daemon.json at %s" % daemon_json.get("path"))
+    if ctx["flags"] or ctx["env"]:
+        traces.append("ExecStart flags or Environment of docker.service")
+    if docker["rootless"] or docker["info"]:
+        traces.append("rootless Docker or an engine answering")
+    return traces
+
+
+def conditions_for(ctx):
+    """The condition table for this host: the host-level ones, plus the Docker-only ones where Docker left traces."""
+    if not docker_traces(ctx):
+        return HOST_CONDITIONS
+    from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_checks import DOCKER_CONDITIONS
+    conditions = dict(HOST_CONDITIONS)
+    conditions.update(DOCKER_CONDITIONS)
+    return conditions
+
+
 NO_DOCKER_CHAINS = "no Docker chain in the active backend"
 
 
@@ -361,54 +398,6 @@ def _cond_docker_not_installed(ctx):
     return [] if _docker_present(ctx) else [{"cli": ctx["docker"]["cli_path"]}]
 
 
-def _cond_docker_version_unknown(ctx):
-    if not _docker_present(ctx) or ctx["docker"]["version"]:
-        return []
-    signals = list(ctx["docker"]["signals"])
-    if any(ctx["iptables"]["docker_chains"].values()):
-        signals.append("Docker chains in the iptables rules")
-    return [{"signals": ", ".join(signals)}]
-
-
-def _cond_docker_engine_not_running(ctx):
-    docker = ctx["docker"]
-    if docker["engine_running"] or not docker["signals"]:
-        return []
-    return [{"socket": docker["engine_socket"], "error": docker["engine_error"] or "not reachable"}]
-
-
-def _cond_docker_rootless(ctx):
-    evidence = []
-    for item in ctx["docker"]["rootless"]:
-        evidence.append({"user": item.get("user"), "port_driver": item.get("port_driver"),
-                         "unit": item.get("unit"), "enabled": item.get("enabled")})
-    if ctx["docker"]["rootless_engine"] and not evidence:
-        evidence.append({"user": "(engine at %s)" % ctx["docker"]["engine_socket"], "port_driver": "unknown"})
-    return evidence
-
-
-def _cond_docker_iptables_disabled(ctx):
-    if not _docker_present(ctx) or ctx["settings"].get("iptables") is not False:
-        return []
-    return [{"source": ctx["settings_sources"].get("iptables")}]
-
-
-def _cond_docker_firewall_backend_nftables(ctx):
-    backend = ctx["settings"].get("firewall-backend")
-    if not _docker_present(ctx) or not backend or backend in ("iptables", "iptables+firewalld"):
-        return []
-    return [{"backend": backend, "source": ctx["settings_sources"].get("firewall-backend")}]
-
-
-def _cond_iptables_not_found(ctx):
-    ipts = ctx["iptables"]
-    if not _docker_present(ctx) or ctx["settings"].get("iptables") is False:
-        return []
-    if ipts["binary"] or ipts["parsed"]:
-        return []
-    return [{"detail": "searched PATH and /sbin, /usr/sbin, /usr/local/sbin"}]
-
-
 def _cond_audit_unprivileged(ctx):
     privileges = ctx["privileges"]
     if not privileges:
@@ -424,118 +413,6 @@ def _cond_iptables_read_failed(ctx):
     return [dict(item) for item in ctx["iptables"]["errors"]]
 
 
-def _cond_daemon_json_invalid(ctx):
-    daemon_json = ctx["daemon_json"]
-    if not daemon_json.get("error"):
-        return []
-    return [{"path": daemon_json.get("path"), "error": daemon_json["error"]}]
-
-
-def _cond_dockerd_flag_conflict(ctx):
-    explicit = ctx["daemon_json"].get("explicit") or {}
-    evidence = []
-    for key in sorted(ctx["flags"]):
-        if key in explicit:
-            evidence.append({"setting": key, "flag_value": ctx["flags"][key], "file_value": explicit[key],
-                             "unit": ctx["settings_sources"].get(key, "").replace("ExecStart flag in ", ""),
-                             "path": ctx["daemon_json"].get("path")})
-    return evidence
-
-
-def _br_evidence(ctx):
-    return {
-        "version": ctx["docker"]["version"],
-        "needed_by": " and ".join(ctx["needed_by"]),
-        "br_state": ctx["br"]["state"],
-        "ignore_env": ctx["ignore_env"],
-    }
-
-
-def _cond_br_needed_unavailable(ctx):
-    if not ctx["needed_by"] or not ctx["br"]["known"] or not ctx["br"]["unavailable"]:
-        return []
-    evidence = _br_evidence(ctx)
-    evidence["env_note"] = ""
-    if ctx["ignore_env"] is not None:
-        evidence["env_note"] = " (DOCKER_IGNORE_BR_NETFILTER_ERROR=%s is set but ignored)" % ctx["ignore_env"]
-    return [evidence]
-
-
-def _cond_br_needed_unavailable_not_ignored(ctx):
-    if ctx["ignore_env"] == "1":
-        return []
-    return _cond_br_needed_unavailable(ctx)
-
-
-def _cond_br_needed_unavailable_ignored(ctx):
-    if ctx["ignore_env"] != "1":
-        return []
-    found = _cond_br_needed_unavailable(ctx)
-    for evidence in found:
-        evidence["source"] = ctx["env_sources"].get(env.IGNORE_BR_NETFILTER_ENV)
-    return found
-
-
-def _cond_ignore_env_set_not_needed(ctx):
-    if ctx["ignore_env"] is None:
-        return []
-    version = ctx["docker"]["version"]
-    if ctx["ignore_env"] == "1" and ctx["needed_by"] and ctx["br"]["known"] and ctx["br"]["unavailable"] \
-            and (version is None or _ge(version, "27.5.1")):
-        return []  # reported as DOCKER_BR_NETFILTER_ERROR_IGNORED
-    if ctx["needed_by"] and ctx["br"]["known"] and ctx["br"]["unavailable"]:
-        return []  # reported as DOCKER_BR_NETFILTER_REQUIRED(_NO_ESCAPE)
-    if not ctx["needed_by"]:
-        why = "icc and userland-proxy are at their defaults"
-    elif ctx["br"]["known"]:
-        why = "br_netfilter is %s" % ctx["br"]["state"]
-    else:
-        why = "br_netfilter state unknown"
-    return [{"value": ctx["ignore_env"], "source": ctx["env_sources"].get(env.IGNORE_BR_NETFILTER_ENV), "why": why}]
-
-
-def _cond_br_needed_inactive(ctx):
-    if not ctx["needed_by"] or not ctx["br"]["known"] or ctx["br"]["active"]:
-        return []
-    evidence = _br_evidence(ctx)
-    evidence["false_positive_dir"] = ctx["br"]["false_positive_dir"]
-    return [evidence]
-
-
-def _cond_rootless_slirp4netns(ctx):
-    return [{"user": item.get("user"), "unit": item.get("unit"), "source": item.get("port_driver_source")}
-            for item in ctx["docker"]["rootless"] if item.get("port_driver") == "slirp4netns"]
-
-
-def _cond_docker_uses_iptables(ctx):
-    if not _docker_present(ctx) or ctx["settings"].get("iptables") is False:
-        return []
-    return [{"iptables_version": ctx["iptables"]["package_version"], "docker_version": ctx["docker"]["version"]}]
-
-
-def _cond_docker_rules_absent(ctx):
-    """Engine up, rules readable, yet no Docker chain in any backend."""
-    ipts = ctx["iptables"]
-    if _rules_checkable(ctx) != NO_DOCKER_CHAINS or any(ipts["docker_chains"].values()):
-        return []
-    if not ctx["docker"]["engine_running"]:
-        return []
-    return [{"backend": ipts["backend"]}]
-
-
-def _cond_docker_chains_in_inactive_backend(ctx):
-    ipts = ctx["iptables"]
-    active = ipts["backend"]
-    if active is None:
-        return []
-    other = OTHER_BACKEND[active]
-    chains = ipts["docker_chains"].get(other) or {}
-    if not chains:
-        return []
-    listed = ", ".join("%s/%s" % (table, chain) for table, names in sorted(chains.items()) for chain in names)
-    return [{"backend": other, "active": active, "chains": listed}]
-
-
 def _cond_rules_in_both_backends(ctx):
     parsed = ctx["iptables"]["parsed"]
     if len(parsed) < 2 or not all(ipt.has_content(item) for item in parsed.values()):
@@ -545,181 +422,11 @@ def _cond_rules_in_both_backends(ctx):
     return [{"detail": detail}]
 
 
-def _expected_for(since, before):
-    if since and before:
-        return "Docker >= %s and < %s" % (since, before)
-    if since:
-        return "Docker >= %s" % since
-    if before:
-        return "Docker < %s" % before
-    return "every Docker version"
-
-
-def _applies(version, since, before):
-    if since and (version is None or _lt(version, since)):
-        return False
-    if before and (version is None or _ge(version, before)):
-        return False
-    return True
-
-
-def _active(ctx):
-    return ctx["iptables"]["parsed"][ctx["iptables"]["backend"]]
-
-
-def _cond_docker_chain_missing(ctx):
-    if _rules_checkable(ctx) is not None:
-        return []
-    parsed = _active(ctx)
-    version = ctx["docker"]["version"]
-    evidence = []
-    for row in EXPECTED_CHAINS:
-        if not _applies(version, row["since"], None):
-            continue
-        if not ipt.has_chain(parsed, row["table"], row["chain"]):
-            evidence.append({"table": row["table"], "chain": row["chain"],
-                             "expected_for": _expected_for(row["since"], None),
-                             "backend": ctx["iptables"]["backend"]})
-    return evidence
-
-
-def _jumps(parsed, table, from_chain, to_chain):
-    return [rule for rule in ipt.chain_rules(parsed, table, from_chain) if ipt.rule_target(rule) == to_chain]
-
-
-def _cond_docker_jump_missing(ctx):
-    if _rules_checkable(ctx) is not None:
-        return []
-    parsed = _active(ctx)
-    version = ctx["docker"]["version"]
-    evidence = []
-    for row in EXPECTED_JUMPS:
-        if not _applies(version, row["since"], row["before"]):
-            continue
-        if not _jumps(parsed, row["table"], row["from"], row["to"]):
-            evidence.append({"table": row["table"], "from_chain": row["from"], "to_chain": row["to"],
-                             "expected_for": _expected_for(row["since"], row["before"]),
-                             "backend": ctx["iptables"]["backend"]})
-    return evidence
-
-
-def _cond_docker_user_not_first(ctx):
-    if _rules_checkable(ctx) is not None:
-        return []
-    rules = ipt.chain_rules(_active(ctx), "filter", "FORWARD")
-    for position, rule in enumerate(rules, 1):
-        if ipt.rule_target(rule) == "DOCKER-USER":
-            if position == 1:
-                return []
-            return [{"position": position, "first_rule": ipt.format_rule(rules[0])}]
-    return []  # a missing jump is DOCKER_JUMP_MISSING
-
-
-def _masquerades(parsed):
-    found = []
-    for rule in ipt.chain_rules(parsed, "nat", "POSTROUTING"):
-        if ipt.rule_target(rule) != "MASQUERADE":
-            continue
-        source = ipt.rule_option(rule, "-s", ("--source",))
-        out = ipt.rule_option(rule, "-o", ("--out-interface",))
-        found.append({
-            "source": source[0] if source and not source[1] else None,
-            "not_out": out[0] if out and out[1] else None,
-            "rule": ipt.format_rule(rule),
-        })
-    return found
-
-
-def _cond_docker_masquerade_missing(ctx):
-    if _rules_checkable(ctx) is not None:
-        return []
-    masquerades = _masquerades(_active(ctx))
-    evidence = []
-    for net in ctx["networks"]:
-        bridge = net["bridge"]
-        subnets = net["subnets"] or [None]
-        for subnet in subnets:
-            ok = any(item["not_out"] == bridge and (subnet is None or item["source"] == subnet)
-                     for item in masquerades)
-            if not ok:
-                evidence.append({"network": net.get("name") or bridge, "bridge": bridge,
-                                 "subnet": subnet or "(subnet unknown: any source)",
-                                 "expected_from": ctx["networks_source"]})
-    return evidence
-
-
-def _dnat_rules(parsed):
-    found = []
-    for rule in ipt.chain_rules(parsed, "nat", "DOCKER"):
-        if ipt.rule_target(rule) != "DNAT":
-            continue
-        dport = ipt.rule_option(rule, "--dport", ("--destination-port",))
-        proto = ipt.rule_option(rule, "-p", ("--protocol",))
-        dest = ipt.rule_option(rule, "--to-destination", ("--to",))
-        found.append({
-            "dport": dport[0] if dport else None,
-            "proto": proto[0] if proto else None,
-            "to": dest[0] if dest else None,
-        })
-    return found
-
-
-def _cond_docker_dnat_missing(ctx):
-    if _rules_checkable(ctx) is not None:
-        return []
-    dnats = _dnat_rules(_active(ctx))
-    evidence = []
-    for port in ctx["published"]:
-        targets = ["%s:%s" % (ip, port["container_port"]) for ip in port["container_ips"]]
-        ok = False
-        for rule in dnats:
-            if rule["proto"] not in (None, port["proto"]) or rule["to"] not in targets:
-                continue
-            if port["host_port"] is not None and rule["dport"] != str(port["host_port"]):
-                continue
-            ok = True
-            break
-        if not ok:
-            known = port["host_port"] is not None
-            evidence.append({
-                "port": port["host_port"],
-                "port_text": "host port %s" % port["host_port"] if known else "a published port",
-                "proto": port["proto"],
-                "destination": " or ".join(targets) or "(container address unknown)",
-                "container": "container %s" % port["container"] if port["container"]
-                             else "admitted by filter chain DOCKER",
-                "expected_from": ctx["published_source"],
-            })
-    return evidence
-
-
-CONDITIONS = {
+HOST_CONDITIONS = {
     "docker_not_installed": _cond_docker_not_installed,
-    "docker_version_unknown": _cond_docker_version_unknown,
-    "docker_engine_not_running": _cond_docker_engine_not_running,
-    "docker_rootless": _cond_docker_rootless,
-    "docker_iptables_disabled": _cond_docker_iptables_disabled,
-    "docker_firewall_backend_nftables": _cond_docker_firewall_backend_nftables,
-    "iptables_not_found": _cond_iptables_not_found,
     "audit_unprivileged": _cond_audit_unprivileged,
     "iptables_read_failed": _cond_iptables_read_failed,
-    "daemon_json_invalid": _cond_daemon_json_invalid,
-    "dockerd_flag_conflict": _cond_dockerd_flag_conflict,
-    "br_netfilter_needed_and_unavailable": _cond_br_needed_unavailable,
-    "br_netfilter_needed_unavailable_not_ignored": _cond_br_needed_unavailable_not_ignored,
-    "br_netfilter_needed_unavailable_ignored": _cond_br_needed_unavailable_ignored,
-    "ignore_br_netfilter_env_set_not_needed": _cond_ignore_env_set_not_needed,
-    "br_netfilter_needed_and_inactive": _cond_br_needed_inactive,
-    "rootless_slirp4netns_port_driver": _cond_rootless_slirp4netns,
-    "docker_uses_iptables": _cond_docker_uses_iptables,
-    "docker_rules_absent": _cond_docker_rules_absent,
-    "docker_chains_in_inactive_backend": _cond_docker_chains_in_inactive_backend,
     "rules_in_both_backends": _cond_rules_in_both_backends,
-    "docker_chain_missing": _cond_docker_chain_missing,
-    "docker_jump_missing": _cond_docker_jump_missing,
-    "docker_user_not_first": _cond_docker_user_not_first,
-    "docker_masquerade_missing": _cond_docker_masquerade_missing,
-    "docker_dnat_missing": _cond_docker_dnat_missing,
 }
 
 
@@ -753,20 +460,24 @@ def _row_applies(ctx, row):
     version, scheme = _component_version(ctx, row["component"])
     if version is None:
         return False
+    versions = _versions()
     try:
-        return version_matches(version, row.get("versions") or {}, scheme)
-    except VersionError:
+        return versions.version_matches(version, row.get("versions") or {}, scheme)
+    except versions.VersionError:
         return False
 
 
 def audit(collected, issues=None):
     """Findings and summary for one host. ``issues`` defaults to KNOWN_ISSUES."""
     ctx = build_context(collected)
+    conditions = conditions_for(ctx)
     findings = []
     for row in issues if issues is not None else KNOWN_ISSUES:
+        if conditions is HOST_CONDITIONS and row["condition"] not in conditions:
+            continue  # a Docker-only check on a host without Docker traces finds nothing (docker_traces)
         if not _row_applies(ctx, row):
             continue
-        for evidence in CONDITIONS[row["condition"]](ctx):
+        for evidence in conditions[row["condition"]](ctx):
             findings.append({
                 "code": row["code"],
                 "severity": row["severity"],

@@ -15,10 +15,11 @@ import string
 import pytest
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_audit import (
-    CONDITIONS,
+    HOST_CONDITIONS,
     audit,
     failing,
 )
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_checks import DOCKER_CONDITIONS
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._known_issues import (
     EXPECTED_CHAINS,
     KNOWN_ISSUES,
@@ -512,7 +513,7 @@ def test_known_issue_rows_are_complete_and_codes_unique():
         seen.add(row["code"])
         assert row["severity"] in SEVERITIES
         assert row["kind"] in ("status", "config", "version", "rules")
-        assert row["condition"] in CONDITIONS
+        assert (row["condition"] in HOST_CONDITIONS) != (row["condition"] in DOCKER_CONDITIONS)
         assert row["message"] and row["remediation"]
         assert all(ref.startswith("https://") for ref in row["reference"])
         if row["kind"] == "version":
