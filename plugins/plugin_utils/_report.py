@@ -501,7 +501,7 @@ def verdict_line(report, limit=None):
         named = failing if limit is None else failing[:limit]
         more = len(failing) - len(named)
         verdict = "FAIL (fail_on=%s): %s%s" % (report["fail_on"], ", ".join(named),
-                                              " and %d more" % more if more else "")
+                                               " and %d more" % more if more else "")
     else:
         verdict = "PASS (fail_on=%s)" % report["fail_on"]
     return "%s. %s" % (", ".join(parts), verdict)
@@ -519,8 +519,6 @@ def host_headline(record):
     text += "; ready now: %s, after reboot: %s" % (bool_text(br_info["ready"]),
                                                    bool_text(br_info["ready_after_reboot"]))
     return text
-
-
 
 
 def findings_by_code(report):

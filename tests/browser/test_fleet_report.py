@@ -125,7 +125,7 @@ def test_check_mode_prints_the_verdict_but_writes_no_file(tmp_path):
     completed = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "--check", "-i", str(inventory),
          "nodeprep.netfilter.audit", "-e", json.dumps({"audit_fail_on": "none", "audit_report_dir": str(dest),
-                                                  "audit_become": False})],
+                                                       "audit_become": False})],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     assert completed.returncode == 0, completed.stdout[-3000:]
     assert re.search(r"^this-machine\s+ok\s+(loaded|builtin|loadable|blocked|unavailable)\b", completed.stdout, re.M)

@@ -128,7 +128,7 @@
   }
 
   function hostRow(host) {
-    var row = el("tr", "host-row status-" + host.status + (host.fails ? " bad" : ""));
+    var row = el("tr", host.fails ? "host-row bad" : "host-row");
     row.setAttribute("data-host", host.name);
     row.setAttribute("data-status", host.status);
     row.setAttribute("data-worst", host.severities[0] || "none");

@@ -32,7 +32,6 @@ from ansible_collections.nodeprep.netfilter.tests.unit.plugins.plugin_utils.repo
     BLOCKED,
     HEALTHY,
     NOW,
-    UNREACHABLE,
     audit_module_result,
 )
 
@@ -150,6 +149,7 @@ def test_finding_with_unknown_severity_is_rejected():
 def test_not_ready_without_a_high_problem_gets_a_synthetic_finding():
     record = host_record("n1", {"br_netfilter": {"state": "loaded", "ready": False, "problems": []}})
     assert _codes(record) == ["NODE_NOT_READY"]
+
 
 def test_one_audit_module_result_carries_docker_iptables_and_br_netfilter(facts):
     blocked = facts(BLOCKED)
