@@ -21,7 +21,11 @@ description:
     worst finding), then each host's sysctls (live, after reboot, winning file and line) and findings with their
     remediation.
   - Writes C(report.json) (schema in C(docs/audit-report-schema.md)), C(report.md) and a self-contained
-    C(report.html) (no network assets; sortable; filterable by severity and host) under O(dest).
+    C(report.html) (no network assets) under O(dest). Both lead with a summary (hosts by verdict, status and worst
+    severity) and the findings grouped by code, each with its remediation and references once, then the hosts. The
+    HTML filters by severity, code and host name, and shows a host's sysctls and findings when it is selected;
+    it stays fast for thousands of hosts.
+  - Text that comes from the hosts (names, errors, messages, paths) is escaped for HTML, Markdown and the terminal.
   - Unreachable hosts, hosts where the audit failed and hosts without a result are listed with a C(high) finding
     (C(HOST_UNREACHABLE), C(AUDIT_FAILED), C(AUDIT_NOT_RUN)), so O(fail_on) treats an unknown host like a broken one.
   - Fails, after writing the reports, when any host has a finding at or above O(fail_on) (unless O(fail_task=false)).
