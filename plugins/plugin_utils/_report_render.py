@@ -20,6 +20,7 @@ Templates mark the few values that are already formatted (``md_code``, ``Md``) i
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -95,13 +96,16 @@ _MD_INLINE = re.compile(r"([\\`*\[\]<>#|~&$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))
 _MD_LINE_START = re.compile(r"^(\s*)([-+=]|[0-9]+[.)])")
 
 
+def _escape_line_start(match):
+    # The backslash goes before the punctuation (``1\.``): before a digit it would be printed.
+    indent, marker = match.groups()
+    return "%s%s\\%s" % (indent, marker[:-1], marker[-1])
+
+
 def md_text(value):
     """``value`` as Markdown that renders as exactly that text, on one line."""
-    text = " ".join(terminal_text(value).split())
-    text = _MD_INLINE.sub(r"\\\1", text)
-    # The backslash goes before the punctuation: before a digit it would print.
-    return Md(_MD_LINE_START.sub(lambda match: "%s%s\\%s" % (match.group(1), match.group(2)[:-1], match.group(2)[-1]),
-                                 text))
+    text = _MD_INLINE.sub(r"\\\1", " ".join(terminal_text(value).split()))
+    return Md(_MD_LINE_START.sub(_escape_line_start, text))
 
 
 def md_code(value, table=False):
@@ -119,9 +123,17 @@ def md_code(value, table=False):
     return Md("%s%s%s" % (fence, text, fence))
 
 
+# A reference that is linked: http(s) only (never javascript: or data:), with nothing that could end the link.
+_URL = re.compile(r"^https?://[^\s\"'<>\\`]+$")
+
+
+def is_url(ref):
+    return bool(_URL.match(ref))
+
+
 def md_link(ref):
     """A reference: an autolink when it is a plain http(s) URL, escaped text otherwise."""
-    if re.match(r"^https?://[^\s<>\\`]+$", ref):
+    if is_url(ref):
         return Md("<%s>" % ref)
     return md_text(ref)
 
@@ -232,9 +244,8 @@ def _environment(kind):
             env = jinja2.Environment(autoescape=False, finalize=terminal_text, **options)
         env.filters.update(md_code=md_code, md_link=md_link, md=Md, sysctl_text=sysctl_text, value_text=value_text,
                            call=lambda function, *args: function(*args))
-        env.globals.update(asset=lambda name: _asset(env, name), headline=host_headline, severity_rank=severity_rank, docker_cell=docker_cell,
-                           iptables_cell=iptables_cell,
-                           is_url=lambda ref: bool(re.match(r"^https?://[^\s\"'<>\\`]+$", ref)))
+        env.globals.update(asset=functools.partial(_asset, env), headline=host_headline, docker_cell=docker_cell,
+                           iptables_cell=iptables_cell, is_url=is_url)
         _ENVIRONMENTS[kind] = env
     return env
 
