@@ -337,10 +337,11 @@ def docker_traces(ctx):
     """What Docker left on the host that a Docker-only check reads; [] when there is nothing.
 
     Wider than ``_docker_present``: a daemon.json or a rootless user unit is no
-    sign of an installed engine, yet DAEMON_JSON_INVALID, the br_netfilter rows
-    (icc=false in daemon.json) and DOCKER_ROOTLESS report them. Every input of a
-    ``_docker_checks`` condition that can produce evidence is listed here, so an
-    empty list means each of those conditions returns ``[]``.
+    sign of an installed engine, yet DAEMON_JSON_INVALID and DOCKER_ROOTLESS
+    report them. Every input of a ``_docker_checks`` condition that can produce
+    evidence is listed here (ExecStart flags and Environment come with a unit,
+    which is a signal, but a hand-written ``collected`` may lack it), so an empty
+    list means each of those conditions returns ``[]``.
     """
     docker = ctx["docker"]
     traces = list(docker["signals"])

@@ -34,7 +34,6 @@ import posixpath
 import time
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils import _docker_env as env
-from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_api import query_engine as _query_engine
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._iptables import parse_iptables_version, parse_table_names, IptablesParseError
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
 
@@ -91,6 +90,22 @@ class _Recorder(object):
             rc, out, err = 127, "", str(exc)
         self.commands.append({"argv": list(argv), "rc": rc, "seconds": round(time.time() - started, 4)})
         return rc, out or "", err or ""
+
+
+def query_engine_if_socket(socket_path):
+    """``_docker_api.query_engine``, imported only when ``socket_path`` exists.
+
+    Without a socket there is no engine to ask, and most hosts have none: the
+    client is not compiled (modules run from an AnsiballZ zip, where every import
+    is compiled from source). The result is what ``query_engine`` returns for a
+    missing socket, key for key.
+    """
+    if not os.path.exists(socket_path):
+        return {"socket": socket_path, "socket_present": False, "reachable": False,
+                "error": "no socket at %s" % socket_path, "info": None, "networks": None, "containers": None,
+                "seconds": 0.0}
+    from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_api import query_engine
+    return query_engine(socket_path)
 
 
 def _first_existing(fs, paths):
@@ -191,7 +206,7 @@ def collect(root="/", run=None, which=None, query_engine=None, gather_br=None,
         raise ValueError("collect() needs a command runner and a binary finder")
     fs = RootFS(root)
     recorder = _Recorder(run)
-    query = query_engine or _query_engine
+    query = query_engine or query_engine_if_socket
     collected = {"root": fs.root, "privileges": parse_privileges(_read_host(status_path))}
     host_root = fs.root == "/"
     collected["packages"] = collect_packages(fs, recorder, which, allow_rpm=host_root)

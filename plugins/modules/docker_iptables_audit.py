@@ -161,7 +161,6 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._br_netfilter import gather_br_netfilter_facts
-from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_api import query_engine
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_audit import audit, failing
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_collect import collect
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._netns import NetnsError, enter_netns
@@ -206,7 +205,7 @@ def main():
 
     collected = collect(
         root=params["root"], run=run, which=_which(module),
-        query_engine=query_engine if params["query_engine"] else no_engine,
+        query_engine=None if params["query_engine"] else no_engine,  # None: the engine client only where a socket is
         gather_br=gather_br_netfilter_facts if params["br_netfilter"] else None,
         socket_path=params["docker_socket"], iptables_binary=params["iptables_binary"],
     )

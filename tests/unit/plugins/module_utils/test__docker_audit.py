@@ -14,6 +14,7 @@ import string
 
 import pytest
 
+from ansible_collections.nodeprep.netfilter.plugins.module_utils import _docker_audit
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_audit import (
     HOST_CONDITIONS,
     audit,
@@ -573,6 +574,14 @@ def test_scenario_produces_its_code_with_a_fully_formatted_message(code):
         for name in placeholders:
             assert name in finding["evidence"], "%s: evidence lacks %r" % (code, name)
         assert "{" not in finding["message"]
+
+
+@pytest.mark.parametrize("code", sorted(SCENARIOS))
+def test_scenario_result_is_the_same_as_with_every_condition_evaluated(code, monkeypatch):
+    """Skipping the Docker-only conditions where no Docker trace is (conditions_for) changes no result."""
+    gated = audit(SCENARIOS[code]())
+    monkeypatch.setattr(_docker_audit, "conditions_for", lambda ctx: dict(HOST_CONDITIONS, **DOCKER_CONDITIONS))
+    assert audit(SCENARIOS[code]()) == gated
 
 
 def test_unprivileged_audit_is_high_and_names_the_missing_capabilities():

@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_audit import audit
-from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_collect import collect, collect_packages, parse_privileges
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_api import query_engine
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_collect import (
+    collect,
+    collect_packages,
+    parse_privileges,
+    query_engine_if_socket,
+)
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "docker")
@@ -215,3 +221,18 @@ def test_collect_reads_privileges_from_the_status_path(host_tree):
     collected = run_collect(host_tree, host, status_path=str(STATUS_FIXTURES / "nobody-debian12-host.txt"))
     assert collected["privileges"]["cap_net_admin"] is False
     assert "AUDIT_UNPRIVILEGED" in audit(collected)["summary"]["codes"]
+
+
+def test_missing_socket_gives_what_the_engine_client_gives_without_importing_it(tmp_path):
+    missing = str(tmp_path / "docker.sock")
+    assert query_engine_if_socket(missing) == query_engine(missing)
+    assert query_engine_if_socket(missing)["error"] == "no socket at %s" % missing
+
+
+def test_existing_socket_is_asked_through_the_engine_client(tmp_path):
+    path = tmp_path / "docker.sock"
+    path.write_text("")  # not a listening socket: the client's connect fails and says so
+    result = query_engine_if_socket(str(path))
+    assert result["socket_present"] is True
+    assert result["reachable"] is False
+    assert "no socket" not in result["error"]
