@@ -291,3 +291,15 @@ def test_html_hosts_come_from_a_compact_view_in_report_order(fleet):
     assert view["columns"][0] == "Host" and len(view["columns"]) == len(down["cells"])
     # Rows are built by the page's script: none is in the markup, however large the fleet.
     assert [attrs for attrs in parsed.all("tr") if "data-host" in attrs] == []
+
+
+def test_a_fleet_without_findings_renders_every_format(facts_result):
+    for results in ({}, {"n1": facts_result(HEALTHY)}):
+        report = build_report(results, generated_at=NOW)
+        assert sum(report["summary"]["findings"].values()) == 0
+        parsed = _Page(render_html(report))
+        assert "No findings on any host." in "".join(parsed.text)
+        assert [attrs for attrs in parsed.all("tr") if "data-code" in attrs] == []
+        markdown = render_markdown(report)
+        assert "## Findings by code\n\nNo findings.\n" in markdown
+        assert render_table(report).splitlines()[-1].startswith("%d hosts" % len(results))
