@@ -39,10 +39,11 @@ names the predicate in ``HOST_CONDITIONS`` below (checks that apply with or
 without Docker) or in ``_docker_checks.DOCKER_CONDITIONS``.
 
 Modules run from an AnsiballZ zip, where every import is compiled from source
-on every host. ``_docker_checks`` and ``_versions`` are therefore imported only
-when ``docker_traces(ctx)`` finds something Docker left on the host; on a host
-without any (most Kubernetes nodes run containerd alone) their conditions all
-return ``[]``, so the result is the same without them.
+on every host. ``_docker_checks`` is therefore imported only when
+``docker_traces(ctx)`` finds something Docker left on the host; on a host
+without any (most Kubernetes nodes run containerd alone) its conditions all
+return ``[]``, so the result is the same without them. ``_versions`` is imported
+only when a Docker version is known or compared, which needs such a trace too.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def severity_rank(severity):
 
 
 def _versions():
-    """``_versions``, imported on first use: only a Docker version is ever compared (see the module docstring)."""
+    """``_versions``, imported on first use (see the module docstring)."""
     from ansible_collections.nodeprep.netfilter.plugins.module_utils import _versions as versions
     return versions
 

@@ -10,7 +10,8 @@ lists something (a Docker signal, Docker chains, a daemon.json, a docker.service
 ExecStart or Environment, a rootless user unit). Without any of those every
 condition here returns ``[]``, and most hosts (containerd-only Kubernetes nodes)
 do not pay for compiling it: modules run from an AnsiballZ zip, where every
-import is compiled from source (this file was the largest of the audit's).
+import is compiled from source, and these checks were most of _docker_audit,
+the largest file the audit compiled.
 
 Conditions take the context of ``_docker_audit.build_context`` and return the
 evidence of each finding, as in ``_docker_audit.HOST_CONDITIONS``.
