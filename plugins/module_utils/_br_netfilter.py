@@ -667,19 +667,19 @@ def evaluate(facts, managed_sysctl_file=None):
     if state == "unavailable":
         reason = facts["unavailable_reason"]
         problems.append(problem("BR_NETFILTER_UNAVAILABLE", reason=reason,
-                                     reason_text=unavailable_text(reason)))
+                                reason_text=unavailable_text(reason)))
     elif state == "blocked":
         problems.append(problem("BR_NETFILTER_BLOCKED", command=facts["blocked_by"]["command"],
-                                     where=_where(facts["blocked_by"])))
+                                where=_where(facts["blocked_by"])))
     elif state == "loadable":
         problems.append(problem("BR_NETFILTER_NOT_LOADED",
-                                     module_files=", ".join(facts["module_files"])))
+                                module_files=", ".join(facts["module_files"])))
     if state == "loaded" and facts.get("blocked_by"):
         problems.append(problem("BR_NETFILTER_BLOCK_CONFIGURED", command=facts["blocked_by"]["command"],
-                                     where=_where(facts["blocked_by"])))
+                                where=_where(facts["blocked_by"])))
     if facts.get("blacklisted") and state in ("loaded", "loadable"):
         problems.append(problem("BR_NETFILTER_BLACKLISTED",
-                                     where=", ".join(_where(ref) for ref in facts["blacklisted_by"])))
+                                where=", ".join(_where(ref) for ref in facts["blacklisted_by"])))
     if facts.get("false_positive_bridge_dir"):
         problems.append(problem("BRIDGE_DIR_FALSE_POSITIVE"))
     if state in ("loaded", "loadable", "blocked") and facts["environment"].get("can_load_modules") is False:
@@ -693,7 +693,7 @@ def evaluate(facts, managed_sysctl_file=None):
             why.append("modules_disabled = 1")
         if state != "loaded":
             problems.append(problem("CANNOT_LOAD_MODULES_HERE", state=state,
-                                         why=", ".join(why) or "unknown"))
+                                    why=", ".join(why) or "unknown"))
 
     live = facts["live"]
     for item in SYSCTL_KEYS:
@@ -704,7 +704,7 @@ def evaluate(facts, managed_sysctl_file=None):
             continue  # covered by the module problem above
         if value != item["desired"]:
             problems.append(problem("SYSCTL_LIVE_NOT_1", key=item["key"],
-                                         value="absent" if value is None else value))
+                                    value="absent" if value is None else value))
 
     at_boot = module_active_at_boot(facts)
     after, after_unknown = after_reboot_prediction(facts, at_boot)
@@ -719,7 +719,7 @@ def evaluate(facts, managed_sysctl_file=None):
             problems.append(problem("SYSCTL_KERNEL_DEFAULT_ONLY", key=key))
         elif record is None:
             problems.append(problem("SYSCTL_NOT_PERSISTED", key=key,
-                                         after_reboot="absent" if after[key] is None else after[key]))
+                                    after_reboot="absent" if after[key] is None else after[key]))
         elif not _is_one(record["value"]):
             earlier = [a for a in facts["persisted_all"].get(key, [])
                        if _is_one(a["value"]) and not a.get("effective")]
@@ -729,8 +729,8 @@ def evaluate(facts, managed_sysctl_file=None):
             if managed_sysctl_file and any(a["file"] == managed_sysctl_file for a in earlier):
                 overrides += " (the managed file %s is overridden)" % managed_sysctl_file
             problems.append(problem("SYSCTL_OVERRIDDEN", key=key, value=record["value"],
-                                         where=_where(record), overrides=overrides,
-                                         winner_name=record["file"].rsplit("/", 1)[-1]))
+                                    where=_where(record), overrides=overrides,
+                                    winner_name=record["file"].rsplit("/", 1)[-1]))
 
     if state in ("loaded", "loadable", "blocked") and not facts["modules_load"].get(MODULE, {}).get("persisted"):
         etc = facts.get("etc_modules") or {}
