@@ -34,14 +34,17 @@ No Ansible import: unit-tested directly.
 from __future__ import annotations
 
 import posixpath
-import re
 
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import (
+    conf_file_name_problem,
+    kernel_module_name_problem,
+    sysctl_key_problem,
+)
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._sysctl_d import (
     build_option_table,
     canonical_key,
     effective_value,
     normalize_key,
-    sysctl_key_problem,
 )
 
 ACTIONS = ("fail", "warn")
@@ -66,7 +69,6 @@ COMPAT_ROLE = "nodeprep.netfilter.docker_br_netfilter_compat"
 ACTION_VARIABLES = "br_netfilter_unavailable_action (k8s_node_unavailable_action for the k8s_node role)"
 ACCEPT_VARIABLES = "br_netfilter_accept_overrides (k8s_node_accept_overrides for the k8s_node role)"
 
-_MODULE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 FACTS_MODULE = "nodeprep.netfilter.br_netfilter_facts"
 
 # Why br_netfilter cannot be active now, one row per cause, with the remedy.
@@ -231,9 +233,9 @@ def validate_conf_path(path, directory, what):
     if posixpath.normpath(path) != path or posixpath.dirname(path) != directory:
         raise PlanError("%s must be a file directly in %s, got %r: files elsewhere are not read at boot, or are "
                         "masked by /etc" % (what, directory, path))
-    name = posixpath.basename(path)
-    if not name.endswith(".conf") or name.startswith(".") or len(name) <= len(".conf"):
-        raise PlanError("%s must be named '<name>.conf' (only *.conf files are read), got %r" % (what, path))
+    problem = conf_file_name_problem(posixpath.basename(path))
+    if problem:
+        raise PlanError("%s must be named '<name>.conf' (only *.conf files are read), got %r: %s" % (what, path, problem))
 
 
 def validate_sysctls(sysctls):
@@ -269,8 +271,9 @@ def validate_modules(modules):
     if not isinstance(modules, (list, tuple)):
         raise PlanError("extra_modules must be a list of module names")
     for name in modules:
-        if not isinstance(name, str) or not _MODULE_NAME_RE.match(name):
-            raise PlanError("extra_modules: %r is not a kernel module name" % (name,))
+        problem = kernel_module_name_problem(name)
+        if problem:
+            raise PlanError("extra_modules: %s" % problem)
     return [name for index, name in enumerate(modules) if name not in modules[:index]]
 
 

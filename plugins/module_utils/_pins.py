@@ -37,10 +37,17 @@ user, before anything is changed.
 from __future__ import annotations
 
 import functools
+import os
 import re
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils import _docker_env as env
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._known_issues import KNOWN_ISSUES, issue
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import (
+    package_name_problem,
+    pin_set_name_problem,
+    unit_name_problem,
+    version_problem,
+)
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._versions import (
     VersionError,
@@ -61,11 +68,9 @@ VERSIONLOCK_LIST = {"dnf": "/etc/dnf/plugins/versionlock.list", "yum": "/etc/yum
 VERSIONLOCK_CONF = {"dnf": "/etc/dnf/plugins/versionlock.conf", "yum": "/etc/yum/pluginconf.d/versionlock.conf"}
 DNF_METHODS = ("versionlock", "excludepkgs")
 
-# apt reads a preferences.d file only if its name has no extension or ".pref",
-# and only alphanumerics, "-", "_" and "." (apt_preferences(5)).
-_PIN_SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-_DOCKER_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-_PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+._-]*$", re.IGNORECASE)
+# Names and versions are checked by _names (whole-string rules shared with the
+# other modules); an upstream Docker release is three numbers.
+_DOCKER_VERSION = re.compile(r"\d+\.\d+\.\d+")
 
 #: Binary packages built by Debian's iptables source package (``Binary:`` of
 #: iptables 1.8.11-2 in trixie; libiptc0 is gone since 1.8.10).
@@ -225,7 +230,7 @@ def upstream_regex(versions):
     not ``27.3.10`` or ``27.3.1.1``.
     """
     for version in versions:
-        if not _DOCKER_VERSION.match(version):
+        if not _DOCKER_VERSION.fullmatch(version):
             raise PinError("%r is not a dotted upstream version like 27.3.1" % (version,))
     alternatives = "|".join(ere_escape(v) for v in versions)
     return "^([0-9]+:)?v?(%s)($|[^0-9.]|\\.[^0-9])" % alternatives
@@ -334,14 +339,15 @@ def _matcher(component, spec):
 
 # --- request validation ------------------------------------------------------------
 
-def _check_packages(packages, where):
+def _check_packages(packages, where, pkg_mgr="apt"):
     if isinstance(packages, str):
         packages = [packages]
     if not isinstance(packages, (list, tuple)) or not packages:
         raise PinError("%s: 'packages' must be a non-empty list of package names" % where)
     for name in packages:
-        if not isinstance(name, str) or not _PACKAGE_NAME.match(name):
-            raise PinError("%s: %r is not a valid package name" % (where, name))
+        problem = package_name_problem(name, pkg_mgr)
+        if problem:
+            raise PinError("%s: %s" % (where, problem))
     return list(packages)
 
 
@@ -350,6 +356,12 @@ def _check_version(version, pkg_mgr, where):
         raise PinError("%s: version must be a non-empty string" % where)
     if any(c in version for c in "*?[]/"):
         raise PinError("%s: %r: exact versions only, no wildcards or patterns" % (where, version))
+    # The whole string, as written: it goes verbatim into a Pin: line, a
+    # versionlock entry or an excludepkgs list, where a newline splits the
+    # stanza and a ',' adds a pattern of its own.
+    problem = version_problem(version, pkg_mgr)
+    if problem:
+        raise PinError("%s: %s" % (where, problem))
     try:
         if pkg_mgr == "apt":
             parse_deb_version(version)
@@ -357,7 +369,34 @@ def _check_version(version, pkg_mgr, where):
             parse_rpm_evr(version)
     except VersionError as exc:
         raise PinError("%s: malformed version %r: %s" % (where, version, exc))
-    return version.strip()
+    return version
+
+
+def check_request_names(request, pkg_mgr):
+    """Refuse a bad pin-set name, package name or version in ``request`` before anything reads the host.
+
+    ``plan_pins`` checks the same again (it is also called on its own); this
+    runs first in ``plan_from_host`` so no bad name reaches a command line.
+    """
+    problem = pin_set_name_problem(request.get("name") or "nodeprep-pins")
+    if problem:
+        raise PinError(problem)
+    for key, field in (("pins", "version"), ("forbid", "versions")):
+        for index, item in enumerate(request.get(key) or []):
+            where = "%s[%d]" % (key, index)
+            if not isinstance(item, dict):
+                raise PinError("%s must be a mapping with 'packages' and '%s'" % (where, field))
+            _check_packages(item.get("packages"), where, pkg_mgr)
+            versions = item.get(field)
+            for version in versions if isinstance(versions, (list, tuple)) else [versions]:
+                if version is not None:
+                    _check_version(version, pkg_mgr, where)
+
+
+def check_root(root):
+    """``root`` must be an existing directory: an explicit root that points at nothing is a mistake, not an empty host."""
+    if not isinstance(root, str) or not root or not os.path.isdir(root):
+        raise PinError("root %r does not exist or is not a directory" % (root,))
 
 
 def _allowed(codes, allow):
@@ -465,9 +504,9 @@ def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed
         raise PinError("unsupported package manager %r (supported: %s)" % (pkg_mgr, ", ".join(PKG_MGRS)))
     scheme = _scheme(pkg_mgr)
     name = request.get("name") or "nodeprep-pins"
-    if not isinstance(name, str) or not _PIN_SET_NAME.match(name):
-        raise PinError("pin set name %r: use letters, digits, '-' and '_' only (apt silently ignores "
-                       "preferences.d files with other characters or an extension)" % (name,))
+    problem = pin_set_name_problem(name)
+    if problem:
+        raise PinError(problem)
     priority = request.get("priority", DEFAULT_PIN_PRIORITY)
     if not isinstance(priority, int) or isinstance(priority, bool) or priority < MIN_PIN_PRIORITY:
         raise PinError("pin priority must be an integer >= %d (below that apt will not downgrade to the "
@@ -486,7 +525,7 @@ def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed
 
     docker_version = request.get("docker_version")
     if docker_version not in (None, ""):
-        if not isinstance(docker_version, str) or not _DOCKER_VERSION.match(docker_version.strip()):
+        if not isinstance(docker_version, str) or not _DOCKER_VERSION.fullmatch(docker_version.strip()):
             raise PinError("docker_version %r is malformed: give the upstream Docker release such as 27.5.1 "
                            "(no epoch, revision or 'v'); the package version is derived per distro" % (docker_version,))
         docker_version = docker_version.strip()
@@ -521,7 +560,7 @@ def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed
         where = "pins[%d]" % index
         if not isinstance(item, dict):
             raise PinError("%s must be a mapping with 'packages' and 'version'" % where)
-        packages = _check_packages(item.get("packages"), where)
+        packages = _check_packages(item.get("packages"), where, pkg_mgr)
         version = _check_version(item.get("version"), pkg_mgr, where)
         for package in packages:
             bad = known_bad(package, version, pkg_mgr)
@@ -553,7 +592,7 @@ def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed
         where = "forbid[%d]" % index
         if not isinstance(item, dict):
             raise PinError("%s must be a mapping with 'packages' and 'versions'" % where)
-        packages = _check_packages(item.get("packages"), where)
+        packages = _check_packages(item.get("packages"), where, pkg_mgr)
         versions = item.get("versions")
         if isinstance(versions, str):
             versions = [versions]
@@ -823,7 +862,7 @@ def involved_packages(request, pkg_mgr):
         for item in request.get(key) or []:
             packages = item.get("packages") if isinstance(item, dict) else None
             names.extend(packages if isinstance(packages, (list, tuple)) else [])
-    return sorted(set(n for n in names if isinstance(n, str) and _PACKAGE_NAME.match(n)))
+    return sorted(set(n for n in names if package_name_problem(n, pkg_mgr) is None))
 
 
 def pin_mismatches(plan, policy, pkg_mgr="apt"):
@@ -870,6 +909,7 @@ def plan_from_host(params, root="/", run=None, which=None):
     injected; file reads go through ``RootFS(root)``.
     """
     which = which or (lambda name: None)
+    check_root(root)
     fs = RootFS(root)
     unknown = [c for c in params.get("allow_known_bad") or [] if c not in allowable_codes()]
     if unknown:
@@ -891,6 +931,8 @@ def plan_from_host(params, root="/", run=None, which=None):
             pkg_mgr = "yum"
         else:
             raise PinError("no supported package manager found (apt, dnf, yum); set pkg_mgr")
+    if pkg_mgr in PKG_MGRS:
+        check_request_names(params, pkg_mgr)
     wanted = involved_packages(params, pkg_mgr)
 
     installed = {}
@@ -1020,6 +1062,25 @@ def detect_docker_version(fs, run=None, which=None):
     return None, None
 
 
+def check_compat_inputs(service, dropin_path, root="/"):
+    """Refuse a root, unit name or drop-in path that would read or write somewhere else.
+
+    The role joins the service name into the drop-in path and passes it to
+    systemctl, so a '/' or '..' in it would put the drop-in outside
+    /etc/systemd/system and hand systemctl extra arguments. The drop-in holds
+    Environment=, which only a .service unit has.
+    """
+    check_root(root)
+    problem = unit_name_problem(service, types=("service",))
+    if problem:
+        raise PinError("service: %s" % problem)
+    if (not isinstance(dropin_path, str) or not dropin_path.startswith("/") or dropin_path.endswith("/")
+            or any(part in ("", ".", "..") for part in dropin_path[1:].split("/"))
+            or any(char.isspace() for char in dropin_path)):
+        raise PinError("dropin_path %r must be an absolute, normalised path as seen on the target (no '.' or '..' "
+                       "components, no whitespace)" % (dropin_path,))
+
+
 def compat_from_host(br_state, docker_version=None, service="docker.service", dropin_path=DROPIN_PATH, root="/",
                      run=None, which=None, read_bytes=None, inspect_service=None):
     """Everything the role needs: the decision, the drop-in, the service and the warnings.
@@ -1027,7 +1088,9 @@ def compat_from_host(br_state, docker_version=None, service="docker.service", dr
     ``run``/``which`` as in ``plan_from_host``; ``read_bytes(path)`` reads a
     host file such as /proc/PID/environ (None when unreadable). The running
     service is inspected only for the real root unless ``inspect_service``.
+    Bad input (root, service name, drop-in path) raises PinError before any read.
     """
+    check_compat_inputs(service, dropin_path, root)
     fs = RootFS(root)
     source = "given"
     if docker_version in (None, ""):

@@ -30,9 +30,13 @@ Modelled on systemd's src/sysctl/sysctl.c (v245 and later) and sysctl.d(5):
 from __future__ import annotations
 
 import posixpath
-import re
 from fnmatch import fnmatchcase
 
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import (  # noqa: F401  (re-exported)
+    is_glob,
+    sysctl_key_as_path as _as_path,
+    sysctl_key_problem,
+)
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import list_conf_files
 
 SYSCTL_D_DIRS = (
@@ -43,9 +47,7 @@ SYSCTL_D_DIRS = (
     "/lib/sysctl.d",
 )
 SYSCTL_CONF = "/etc/sysctl.conf"
-_GLOB_CHARS = frozenset("*?[")
-# Characters of a sysctl key: kernel names are [A-Za-z0-9_-]; interface names add '.', ':', '+', '@'.
-_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/+@-]*$")
+# The key grammar (sysctl_key_problem, _as_path, is_glob) lives in _names, shared with every other name validator.
 
 
 def normalize_key(key):
@@ -60,21 +62,9 @@ def normalize_key(key):
     return posixpath.normpath("/" + key).lstrip("/") if key else key
 
 
-def _as_path(key):
-    """Slashed form of a key without normalising it: the first separator says which form the key is in."""
-    for char in key:
-        if char in "./":
-            return key.translate(str.maketrans("./", "/.")) if char == "." else key
-    return key
-
-
 def dotted_key(path_key):
     """Dotted display form of a normalized path key."""
     return path_key.translate(str.maketrans("./", "/."))
-
-
-def is_glob(key):
-    return any(char in _GLOB_CHARS for char in key)
 
 
 def canonical_key(key):
@@ -86,26 +76,6 @@ def canonical_key(key):
     'net.ipv4.conf.eth0/100.forwarding'
     """
     return dotted_key(normalize_key(key))
-
-
-def sysctl_key_problem(key):
-    """Why ``key`` cannot name one sysctl, as a phrase, or None when it can.
-
-    A key is dotted (``net.ipv4.ip_forward``) or slashed (``net/ipv4/ip_forward``, which keeps dots in
-    interface names literal). Rejected: non-strings, empty keys, whitespace, ``=``, a leading ``-`` (the
-    sysctl.d exclusion syntax), glob characters (``*?[``), empty, ``.`` or ``..`` components.
-    """
-    if not isinstance(key, str):
-        return "is not a string"
-    if not key:
-        return "is empty"
-    if is_glob(key):
-        return "is a glob pattern (name one key; globs are not watched)"
-    if not _KEY_RE.match(key):
-        return "contains characters a sysctl key cannot have (whitespace, '=', a leading '-' or '/')"
-    if any(part in ("", ".", "..") for part in _as_path(key).split("/")):
-        return "has an empty, '.' or '..' component"
-    return None
 
 
 def parse_sysctl_text(text, filename="<string>"):

@@ -33,3 +33,13 @@ def test_plan_filter_turns_bad_settings_into_an_error_plan():
     result = FILTERS["br_netfilter_plan"]({}, SYSCTLS, "/etc/sysctl.conf", "/etc/modules-load.d/k8s.conf")
     assert result["invalid"] is True
     assert result["errors"][0].startswith("Invalid settings: the sysctl file must be a file directly in /etc/sysctl.d")
+
+
+def test_settings_filter_refuses_a_key_with_a_trailing_newline_before_any_task_writes_it():
+    # The role's first task: a block-scalar key must stop the role, not land in k8s.conf.
+    result = FILTERS["br_netfilter_settings"]([{"name": "net.ipv4.ip_forward\n", "value": 1}],
+                                              "/etc/sysctl.d/k8s.conf", "/etc/modules-load.d/k8s.conf")
+    assert result["ok"] is False and result["sysctl_keys"] == []
+    assert result["errors"] == ["Invalid settings: sysctls[0].name 'net.ipv4.ip_forward\\n' is not a sysctl key: it "
+                                "contains characters a sysctl key cannot have (whitespace, '=', a leading '-' or '/') "
+                                "(e.g. net.ipv4.ip_forward)."]

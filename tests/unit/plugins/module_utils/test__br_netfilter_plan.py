@@ -241,6 +241,12 @@ def test_container_with_builtin_host_module_changes_nothing_and_checks_live_valu
     ({"sysctls": [{"name": FWD}]}, "exactly 'name' and 'value'"),
     ({"sysctls": {"net.ipv4.ip_forward": 1}}, "must be a list"),
     ({"extra_modules": ["over lay"]}, "is not a kernel module name"),
+    # YAML block scalars end in a newline; a '$'-anchored check let these through into k8s.conf.
+    ({"sysctls": [{"name": FWD + "\n", "value": 1}]}, "'net.ipv4.ip_forward\\n' is not a sysctl key"),
+    ({"sysctls": [{"name": FWD + "\nkernel.panic", "value": 1}]}, "is not a sysctl key"),
+    ({"extra_modules": ["overlay\n"]}, "extra_modules: 'overlay\\n' is not a kernel module name"),
+    ({"sysctl_file": "/etc/sysctl.d/k8s\n.conf"}, "named '<name>.conf'"),
+    ({"modules_file": "/etc/modules-load.d/.conf"}, "named '<name>.conf'"),
 ])
 def test_bad_input_is_rejected_with_a_clear_message(facts_of, kwargs, message):
     facts = facts_of(LOADABLE)

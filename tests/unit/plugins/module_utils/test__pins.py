@@ -224,14 +224,14 @@ def test_exact_iptables_pin_is_checked_against_the_debian_range(version, refused
     ({"priority": 990}, "pin priority must be an integer >= 1000"),
     ({"priority": True}, "pin priority must be an integer >= 1000"),
     ({"pins": [{"packages": ["iptables"], "version": "1.8.*"}]}, "exact versions only"),
-    ({"pins": [{"packages": ["iptables"], "version": "not a version"}]}, r"pins\[0\]: malformed version"),
+    ({"pins": [{"packages": ["iptables"], "version": "not a version"}]}, r"pins\[0\]: 'not a version' is not a Debian version"),
     ({"pins": [{"packages": [], "version": "1.0"}]}, "non-empty list of package names"),
-    ({"pins": [{"packages": ["Bad Name"], "version": "1.0"}]}, "is not a valid package name"),
-    ({"forbid": [{"packages": ["x"], "versions": []}]}, "non-empty list of exact versions"),
-    ({"pins": [{"packages": ["x"], "version": "1.0-1"}], "forbid": [{"packages": ["x"], "versions": ["1.0-1"]}]},
-     "x 1.0-1 is both pinned"),
-    ({"pins": [{"packages": ["x"], "version": "1.0-1"}, {"packages": ["x"], "version": "2.0-1"}]},
-     "x is pinned twice, to 1.0-1"),
+    ({"pins": [{"packages": ["Bad Name"], "version": "1.0"}]}, "'Bad Name' is not a Debian package name"),
+    ({"forbid": [{"packages": ["foo"], "versions": []}]}, "non-empty list of exact versions"),
+    ({"pins": [{"packages": ["foo"], "version": "1.0-1"}], "forbid": [{"packages": ["foo"], "versions": ["1.0-1"]}]},
+     "foo 1.0-1 is both pinned"),
+    ({"pins": [{"packages": ["foo"], "version": "1.0-1"}, {"packages": ["foo"], "version": "2.0-1"}]},
+     "foo is pinned twice, to 1.0-1"),
     ({"dnf_method": "magic"}, "dnf method 'magic'"),
 ])
 def test_bad_input_gets_a_clear_error(request_, message):
@@ -643,3 +643,106 @@ def test_drop_in_content_sets_only_the_escape_hatch():
     lines = [line for line in pins.DROPIN_CONTENT.splitlines() if not line.startswith("#")]
     assert lines == ["[Service]", "Environment=DOCKER_IGNORE_BR_NETFILTER_ERROR=1"]
     assert pins.dropin_is_managed(pins.DROPIN_CONTENT)
+
+
+# --- hostile names and versions: refused before anything is rendered, run or read -------------------
+
+def test_trailing_newline_in_a_package_name_renders_no_preferences():
+    # Before: "Package: docker-ce\n" split the stanza, and every apt command then failed ("no Package header").
+    plan = None
+    with pytest.raises(PinError) as exc:
+        plan = pins.plan_pins({"forbid": [{"packages": ["docker-ce\n"], "versions": ["27.3.1"]}]}, TRIXIE, "apt")
+    assert plan is None
+    assert str(exc.value) == ("forbid[0]: 'docker-ce\\n' is not a Debian package name: lowercase letters, digits, "
+                              "'+', '-' and '.' only, at least 2 characters, starting with a letter or digit")
+
+
+@pytest.mark.parametrize("request_,where", [
+    ({"pins": [{"packages": ["iptables"], "version": "1.8.10-3\n"}]}, "pins[0]: '1.8.10-3\\n'"),
+    ({"pins": [{"packages": ["iptables"], "version": "1.8.10-3\nPackage: *"}]}, "pins[0]: '1.8.10-3\\nPackage: *'"),
+    ({"pins": [{"packages": ["iptables\nPackage: *"], "version": "1.8.10-3"}]}, "pins[0]: 'iptables\\nPackage: *'"),
+    ({"name": "nodeprep-pins\n"}, "pin set name 'nodeprep-pins\\n'"),
+])
+def test_newlines_never_reach_the_apt_preferences_file(request_, where):
+    with pytest.raises(PinError) as exc:
+        pins.plan_pins(request_, TRIXIE, "apt")
+    assert str(exc.value).startswith(where)
+
+
+def test_comma_in_a_forbidden_rpm_version_is_not_an_excludepkgs_entry():
+    # Before: excludepkgs=docker-ce-1.0,kernel-* excluded every kernel package.
+    with pytest.raises(PinError, match=r"^forbid\[0\]: '1\.0,kernel' is not an RPM version"):
+        pins.plan_pins({"forbid": [{"packages": ["docker-ce"], "versions": ["1.0,kernel"]}],
+                        "dnf_method": "excludepkgs"}, FEDORA41, "dnf")
+
+
+@pytest.mark.parametrize("package", ["docker-ce,kernel", "kernel*", "docker ce", "docker-ce\n"])
+def test_rpm_package_names_that_are_patterns_or_lists_are_refused(package):
+    with pytest.raises(PinError, match=r"^forbid\[0\]: .* is not an RPM package name"):
+        pins.plan_pins({"forbid": [{"packages": [package], "versions": ["1.0"]}], "dnf_method": "excludepkgs"},
+                       FEDORA41, "dnf")
+
+
+def test_rpm_names_debian_would_refuse_are_fine_for_dnf():
+    plan = pins.plan_pins({"forbid": [{"packages": ["NetworkManager"], "versions": ["1.0^git1"]}],
+                           "dnf_method": "excludepkgs"}, FEDORA41, "dnf")
+    assert plan["excludepkgs"] == ["NetworkManager-1.0^git1-*"]
+
+
+def test_a_version_is_taken_as_written_not_stripped():
+    # A stripped version would be pinned silently although the input was malformed; refusing says so.
+    with pytest.raises(PinError, match="is not a Debian version"):
+        pins.plan_pins({"pins": [{"packages": ["iptables"], "version": " 1.8.10-3"}]}, TRIXIE, "apt")
+
+
+def test_plan_from_host_refuses_a_bad_name_before_running_any_command(tmp_path):
+    run = FakeRunner({"/usr/bin/apt-cache": (0, "", "")})
+    with pytest.raises(PinError, match="'docker-ce\\\\n' is not a Debian package name"):
+        pins.plan_from_host({"pins": [{"packages": ["docker-ce\n"], "version": "5:27.5.1-1~debian.13~trixie"}]},
+                            root=make_root(tmp_path), run=run, which=which_all)
+    assert run.calls == []
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_plan_from_host_refuses_a_root_that_is_not_a_directory(tmp_path, kind):
+    root = tmp_path / "root"
+    if kind == "file":
+        root.write_text("not a tree")
+    with pytest.raises(PinError) as exc:
+        pins.plan_from_host({"presets": ["docker"]}, root=str(root))
+    assert str(exc.value) == "root %r does not exist or is not a directory" % str(root)
+
+
+@pytest.mark.parametrize("service", ["../../../tmp/x", "../../../tmp/x.service", "docker.service\n",
+                                     "docker.service --now", "-H.service", "docker.socket", "docker"])
+def test_compat_refuses_a_service_name_that_is_not_a_service_unit(tmp_path, service):
+    root = compat_root(tmp_path)
+    with pytest.raises(PinError) as exc:
+        pins.compat_from_host("blocked", service=service, root=root)
+    assert str(exc.value).startswith("service: %r is not a systemd unit name" % (service,))
+
+
+@pytest.mark.parametrize("dropin_path", ["etc/systemd/system/docker.service.d/x.conf",
+                                         "/etc/systemd/system/../../../tmp/x.d/10-br-netfilter.conf",
+                                         "/etc/systemd/system/docker.service.d/./x.conf",
+                                         "/etc/systemd//system/x.conf", "/etc/x.conf\n", "/etc/x/"])
+def test_compat_refuses_a_drop_in_path_that_is_not_normalised(tmp_path, dropin_path):
+    with pytest.raises(PinError, match="^dropin_path .* must be an absolute, normalised path"):
+        pins.compat_from_host("blocked", dropin_path=dropin_path, root=compat_root(tmp_path))
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_compat_refuses_a_root_that_is_not_a_directory(tmp_path, kind):
+    root = tmp_path / "root"
+    if kind == "file":
+        root.write_text("not a tree")
+    with pytest.raises(PinError) as exc:
+        pins.compat_from_host("blocked", root=str(root))
+    assert str(exc.value) == "root %r does not exist or is not a directory" % str(root)
+
+
+def test_compat_accepts_a_template_instance_service(tmp_path):
+    result = pins.compat_from_host("blocked", service="docker@rootless.service",
+                                   dropin_path="/etc/systemd/system/docker@rootless.service.d/10-br-netfilter.conf",
+                                   root=compat_root(tmp_path))
+    assert result["service"]["name"] == "docker@rootless.service" and result["action"] == "present"
