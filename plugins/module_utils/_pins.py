@@ -372,15 +372,35 @@ def _check_version(version, pkg_mgr, where):
     return version
 
 
-def check_request_names(request, pkg_mgr):
-    """Refuse a bad pin-set name, package name or version in ``request`` before anything reads the host.
+def check_request(request, pkg_mgr):
+    """Refuse bad input in ``request`` for ``pkg_mgr``: everything that needs no host to judge.
 
-    ``plan_pins`` checks the same again (it is also called on its own); this
-    runs first in ``plan_from_host`` so no bad name reaches a command line.
+    The pin-set name, priority, method, presets, the Docker release and every
+    package name and version (by _names' rules for apt or RPM). ``plan_pins``
+    starts with it; ``validate_from_host`` runs it before the host's package
+    database is queried, so no bad name reaches a command line or a file.
     """
+    if pkg_mgr not in PKG_MGRS:
+        raise PinError("unsupported package manager %r (supported: %s)" % (pkg_mgr, ", ".join(PKG_MGRS)))
     problem = pin_set_name_problem(request.get("name") or "nodeprep-pins")
     if problem:
         raise PinError(problem)
+    priority = request.get("priority", DEFAULT_PIN_PRIORITY)
+    if not isinstance(priority, int) or isinstance(priority, bool) or priority < MIN_PIN_PRIORITY:
+        raise PinError("pin priority must be an integer >= %d (below that apt will not downgrade to the "
+                       "pinned version); got %r" % (MIN_PIN_PRIORITY, priority))
+    dnf_method = request.get("dnf_method") or "versionlock"
+    if dnf_method not in DNF_METHODS:
+        raise PinError("dnf method %r: use one of %s" % (dnf_method, ", ".join(DNF_METHODS)))
+    for preset in request.get("presets") or []:
+        if preset not in PRESETS:
+            raise PinError("unknown preset %r; known presets: %s" % (preset, ", ".join(sorted(PRESETS))))
+    docker_version = request.get("docker_version")
+    if docker_version not in (None, ""):
+        # Surrounding whitespace is dropped (the release is re-spelled per distro, never written as given).
+        if not isinstance(docker_version, str) or not _DOCKER_VERSION.fullmatch(docker_version.strip()):
+            raise PinError("docker_version %r is malformed: give the upstream Docker release such as 27.5.1 "
+                           "(no epoch, revision or 'v'); the package version is derived per distro" % (docker_version,))
     for key, field in (("pins", "version"), ("forbid", "versions")):
         for index, item in enumerate(request.get(key) or []):
             where = "%s[%d]" % (key, index)
@@ -500,34 +520,19 @@ def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed
     """
     os_release = os_release or {}
     installed = installed or {}
-    if pkg_mgr not in PKG_MGRS:
-        raise PinError("unsupported package manager %r (supported: %s)" % (pkg_mgr, ", ".join(PKG_MGRS)))
+    check_request(request, pkg_mgr)
     scheme = _scheme(pkg_mgr)
     name = request.get("name") or "nodeprep-pins"
-    problem = pin_set_name_problem(name)
-    if problem:
-        raise PinError(problem)
     priority = request.get("priority", DEFAULT_PIN_PRIORITY)
-    if not isinstance(priority, int) or isinstance(priority, bool) or priority < MIN_PIN_PRIORITY:
-        raise PinError("pin priority must be an integer >= %d (below that apt will not downgrade to the "
-                       "pinned version); got %r" % (MIN_PIN_PRIORITY, priority))
     allow = request.get("allow_known_bad") or []
     dnf_method = request.get("dnf_method") or "versionlock"
-    if dnf_method not in DNF_METHODS:
-        raise PinError("dnf method %r: use one of %s" % (dnf_method, ", ".join(DNF_METHODS)))
     presets = request.get("presets") or []
-    for preset in presets:
-        if preset not in PRESETS:
-            raise PinError("unknown preset %r; known presets: %s" % (preset, ", ".join(sorted(PRESETS))))
 
     notices = []
     pins = []  # {package, version (exact or None), pattern, source, upstream?}
 
     docker_version = request.get("docker_version")
     if docker_version not in (None, ""):
-        if not isinstance(docker_version, str) or not _DOCKER_VERSION.fullmatch(docker_version.strip()):
-            raise PinError("docker_version %r is malformed: give the upstream Docker release such as 27.5.1 "
-                           "(no epoch, revision or 'v'); the package version is derived per distro" % (docker_version,))
         docker_version = docker_version.strip()
         flavour = request.get("docker_package") or "auto"
         family = "apt" if pkg_mgr == "apt" else "dnf"
@@ -902,6 +907,36 @@ def allowable_codes():
     return [row["code"] for row in KNOWN_ISSUES if row["kind"] == "version"]
 
 
+def detect_pkg_mgr(fs, requested="auto", which=None):
+    """The package manager to plan for: ``requested``, or with ``auto`` the one the host has."""
+    if requested not in (None, "", "auto"):
+        return requested
+    which = which or (lambda name: None)
+    if fs.read_text(env.DPKG_STATUS) is not None or which("apt-get"):
+        return "apt"
+    if which("dnf") or which("dnf5"):
+        return "dnf"
+    if which("yum"):
+        return "yum"
+    raise PinError("no supported package manager found (apt, dnf, yum); set pkg_mgr")
+
+
+def validate_from_host(params, root="/", which=None):
+    """Check every input of ``plan_from_host`` and return the package manager; runs no command.
+
+    The ``package_pin`` role calls this (the module's ``validate_only``) as its
+    first task, before it refreshes the apt cache.
+    """
+    check_root(root)
+    unknown = [c for c in params.get("allow_known_bad") or [] if c not in allowable_codes()]
+    if unknown:
+        raise PinError("allow_known_bad: unknown issue code(s) %s; codes that can be allowed: %s"
+                       % (", ".join(unknown), ", ".join(allowable_codes())))
+    pkg_mgr = detect_pkg_mgr(RootFS(root), params.get("pkg_mgr") or "auto", which)
+    check_request(params, pkg_mgr)
+    return pkg_mgr
+
+
 def plan_from_host(params, root="/", run=None, which=None):
     """``plan_pins`` fed from a host: os-release, dpkg status or rpm, apt-cache policy.
 
@@ -909,30 +944,13 @@ def plan_from_host(params, root="/", run=None, which=None):
     injected; file reads go through ``RootFS(root)``.
     """
     which = which or (lambda name: None)
-    check_root(root)
+    pkg_mgr = validate_from_host(params, root, which)
     fs = RootFS(root)
-    unknown = [c for c in params.get("allow_known_bad") or [] if c not in allowable_codes()]
-    if unknown:
-        raise PinError("allow_known_bad: unknown issue code(s) %s; codes that can be allowed: %s"
-                       % (", ".join(unknown), ", ".join(allowable_codes())))
     os_text = fs.read_text("/etc/os-release")
     if os_text is None:
         os_text = fs.read_text("/usr/lib/os-release")
     os_release = parse_os_release(os_text)
-
-    pkg_mgr = params.get("pkg_mgr") or "auto"
     dpkg_status = fs.read_text(env.DPKG_STATUS)
-    if pkg_mgr == "auto":
-        if dpkg_status is not None or which("apt-get"):
-            pkg_mgr = "apt"
-        elif which("dnf") or which("dnf5"):
-            pkg_mgr = "dnf"
-        elif which("yum"):
-            pkg_mgr = "yum"
-        else:
-            raise PinError("no supported package manager found (apt, dnf, yum); set pkg_mgr")
-    if pkg_mgr in PKG_MGRS:
-        check_request_names(params, pkg_mgr)
     wanted = involved_packages(params, pkg_mgr)
 
     installed = {}

@@ -38,15 +38,20 @@ options:
         No version at all means Docker is not installed.
     type: str
   service:
-    description: The Docker systemd unit.
+    description:
+      - The Docker systemd unit, a C(.service) unit name as systemd.unit(5) defines it (letters, digits, V(:-_.\\) and
+        one V(@); at most 255 characters). A V(/), whitespace or a leading V(-) is an error, checked before anything is
+        read, because the role joins this name into the drop-in path and passes it to systemctl.
     type: str
     default: docker.service
   dropin_path:
-    description: The drop-in the role manages.
+    description: The drop-in the role manages; an absolute path without V(.) or V(..) components.
     type: path
     default: /etc/systemd/system/docker.service.d/10-br-netfilter.conf
   root:
-    description: Root of the file system to read (tests, chroots). The service state is only read when it is V(/).
+    description:
+      - Root of the file system to read (tests, chroots). The service state is only read when it is V(/).
+      - Must be an existing directory.
     type: path
     default: /
 """

@@ -35,7 +35,8 @@ options:
   name:
     description:
       - Name of the pin set. With apt the file is C(/etc/apt/preferences.d/<name>.pref).
-      - Letters, digits, V(-) and V(_) only; apt silently ignores files named otherwise.
+      - Letters, digits, V(-) and V(_) only, starting with a letter or digit, at most 250 characters; apt silently
+        ignores files named otherwise.
     type: str
     default: nodeprep-pins
   presets:
@@ -63,12 +64,17 @@ options:
     default: []
     suboptions:
       packages:
-        description: Package names pinned to O(pins[].version).
+        description:
+          - Package names pinned to O(pins[].version).
+          - With apt, Debian package names (lowercase letters, digits, V(+), V(-), V(.); at least two characters);
+            with dnf or yum, RPM names (letters, digits, V(-._+)). No whitespace, comma or glob character.
         type: list
         elements: str
         required: true
       version:
-        description: The exact version, for example V(1.8.10-3) or V(3:27.5.1-1.el9).
+        description:
+          - The exact version, for example V(1.8.10-3) or V(3:27.5.1-1.el9), as the package manager spells it
+            (deb-version(5) with apt, C([epoch:]version[-release]) with dnf or yum); no whitespace, comma or pattern.
         type: str
         required: true
   forbid:
@@ -78,12 +84,12 @@ options:
     default: []
     suboptions:
       packages:
-        description: Package names the versions are forbidden for.
+        description: Package names the versions are forbidden for; the same rules as O(pins[].packages).
         type: list
         elements: str
         required: true
       versions:
-        description: Exact versions to forbid.
+        description: Exact versions to forbid; the same rules as O(pins[].version).
         type: list
         elements: str
         required: true
@@ -121,10 +127,21 @@ options:
     type: bool
     default: true
   root:
-    description: Root of the file system whose os-release and package database are read (tests, chroots).
+    description:
+      - Root of the file system whose os-release and package database are read (tests, chroots).
+      - Must be an existing directory.
     type: path
     default: /
+  validate_only:
+    description:
+      - Only check the request (names, versions, presets, issue codes, O(root)) and detect the package manager; run no
+        command and read no package database. Returns RV(pkg_mgr) only.
+      - The C(nodeprep.netfilter.package_pin) role does this first, before it refreshes the apt cache.
+    type: bool
+    default: false
 notes:
+  - Every package name and version is checked as a whole string before anything is read or run; a trailing newline,
+    a comma or a glob character is an error naming the value.
   - Notice codes are C(PINNED_VERSION_NOT_AVAILABLE), C(PINNED_PACKAGE_WILL_CHANGE), C(HELD_PACKAGE_WILL_CHANGE),
     C(PINNED_PACKAGE_WOULD_CHANGE), C(HELD_PACKAGE_PIN_DIFFERS), C(PIN_HOLDS_BACK_UPGRADE), C(FORBIDDEN_VERSION_INSTALLED),
     C(KNOWN_BAD_PIN_ALLOWED), C(DOCKER_VERSION_SPELLED_DIFFERENTLY), C(PRESET_NOT_APPLICABLE) and
@@ -155,37 +172,37 @@ EXAMPLES = r"""
 
 RETURN = r"""
 pkg_mgr:
-  description: The package manager planned for.
+  description: The package manager planned for (with O(validate_only), the only value returned).
   returned: always
   type: str
   sample: apt
 preferences_path:
   description: The apt preferences file of this pin set, or V(null) without apt.
-  returned: always
+  returned: unless O(validate_only)
   type: str
   sample: /etc/apt/preferences.d/nodeprep-pins.pref
 preferences:
   description: Its content; empty when there is nothing to pin or forbid.
-  returned: always
+  returned: unless O(validate_only)
   type: str
 versionlock_path:
   description: The versionlock list of dnf or yum, or V(null) with apt.
-  returned: always
+  returned: unless O(validate_only)
   type: str
 versionlock:
   description: Lines for the versionlock list (dnf/yum, method V(versionlock)).
-  returned: always
+  returned: unless O(validate_only)
   type: list
   elements: str
   sample: ["docker-ce-3:27.5.1-1.el9.*", "!docker-ce-27.3.1-*"]
 excludepkgs:
   description: Patterns for dnf's C(excludepkgs) (method V(excludepkgs)).
-  returned: always
+  returned: unless O(validate_only)
   type: list
   elements: str
 pins:
   description: Each exactly pinned package with its resolved version, pattern, priority and whether a repository offers it.
-  returned: always
+  returned: unless O(validate_only)
   type: list
   elements: dict
   sample: [{"package": "docker-ce", "version": "5:27.5.1-1~debian.13~trixie", "pattern": "5:27.5.1-1~debian.13~trixie",
@@ -193,27 +210,27 @@ pins:
             "known_issues": []}]
 forbidden:
   description: Each forbidden-version rule with its issue code, packages, versions, apt pattern and references.
-  returned: always
+  returned: unless O(validate_only)
   type: list
   elements: dict
 install:
   description: Exact C(name=version) (apt) or C(name-version) (dnf) strings to install; empty unless O(install).
-  returned: always
+  returned: unless O(validate_only)
   type: list
   elements: str
   sample: ["docker-ce-cli=5:27.5.1-1~debian.13~trixie", "docker-ce=5:27.5.1-1~debian.13~trixie"]
 hold:
   description: Packages to hold with dpkg (apt, O(hold)).
-  returned: always
+  returned: unless O(validate_only)
   type: list
   elements: str
 installed:
   description: Installed versions of the packages involved, as C({version, held}).
-  returned: always
+  returned: unless O(validate_only)
   type: dict
 notices:
   description: What the pins do to this host, each C({code, severity, package, message}).
-  returned: always
+  returned: unless O(validate_only)
   type: list
   elements: dict
 """
@@ -223,6 +240,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._pins import (
     PinError,
     plan_from_host,
+    validate_from_host,
 )
 
 
@@ -249,6 +267,7 @@ def main():
             dnf_method=dict(type="str", choices=["versionlock", "excludepkgs"], default="versionlock"),
             query_repositories=dict(type="bool", default=True),
             root=dict(type="path", default="/"),
+            validate_only=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -261,6 +280,8 @@ def main():
         return module.get_bin_path(name) if params["root"] == "/" else None
 
     try:
+        if params["validate_only"]:
+            module.exit_json(changed=False, pkg_mgr=validate_from_host(params, root=params["root"], which=which))
         plan = plan_from_host(params, root=params["root"], run=run, which=which)
     except PinError as exc:
         module.fail_json(msg=str(exc))

@@ -1,0 +1,78 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The thin module: a service name or root that points elsewhere fails before anything is read or written."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.nodeprep.netfilter.plugins.modules import docker_br_netfilter_compat_plan
+
+
+def run_module(capsys, args):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exc:
+            docker_br_netfilter_compat_plan.main()
+    return exc.value.code, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def docker_root(tmp_path):
+    """A host with Debian's docker.io 28.5.2 installed and no drop-in yet."""
+    root = tmp_path / "root"
+    (root / "var" / "lib" / "dpkg").mkdir(parents=True)
+    (root / "var" / "lib" / "dpkg" / "status").write_text(
+        "Package: docker.io\nStatus: install ok installed\nVersion: 28.5.2+dfsg4-5\nArchitecture: amd64\n\n")
+    (root / "etc" / "systemd" / "system").mkdir(parents=True)
+    return root
+
+
+def test_module_decides_on_a_fixture_root(capsys, docker_root):
+    rc, result = run_module(capsys, {"br_netfilter_state": "blocked", "root": str(docker_root)})
+    assert rc == 0 and result["changed"] is False
+    assert result["action"] == "present" and result["docker_version"] == "28.5.2"
+
+
+def test_traversing_service_name_is_refused_before_any_write(capsys, docker_root):
+    # What the role computes from docker_br_netfilter_compat_service=../../../tmp/x. The role writes the drop-in
+    # only from a plan with an action; a failed plan stops it first.
+    service = "../../../tmp/x"
+    dropin = "/etc/systemd/system/%s.d/10-br-netfilter.conf" % service
+    rc, result = run_module(capsys, {"br_netfilter_state": "blocked", "root": str(docker_root), "service": service,
+                                     "dropin_path": dropin})
+    assert rc == 1 and result["failed"] is True
+    assert result["msg"].startswith("service: '../../../tmp/x' is not a systemd unit name: it must end in .service")
+    assert "action" not in result and "dropin" not in result
+
+
+@pytest.mark.parametrize("service", ["docker.service\n", "docker.service --now", "-H.service", "docker"])
+def test_service_names_that_would_be_extra_systemctl_arguments_are_refused(capsys, docker_root, service):
+    rc, result = run_module(capsys, {"br_netfilter_state": "loaded", "root": str(docker_root), "service": service})
+    assert rc == 1
+    assert result["msg"].startswith("service: %r is not a systemd unit name" % service)
+
+
+def test_drop_in_path_with_dot_dot_is_refused(capsys, docker_root):
+    path = "/etc/systemd/system/../../tmp/10-br-netfilter.conf"
+    rc, result = run_module(capsys, {"br_netfilter_state": "blocked", "root": str(docker_root), "dropin_path": path})
+    assert rc == 1
+    assert result["msg"].startswith("dropin_path %r must be an absolute, normalised path" % path)
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_root_that_is_not_a_directory_is_an_error_naming_it(capsys, tmp_path, kind):
+    root = os.path.join(str(tmp_path), "root")
+    if kind == "file":
+        with open(root, "w") as handle:
+            handle.write("")
+    rc, result = run_module(capsys, {"br_netfilter_state": "blocked", "root": root})
+    assert rc == 1
+    assert result["msg"] == "root %r does not exist or is not a directory" % root

@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The thin module: bad names and a bad root fail with the value named; validate_only runs nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.nodeprep.netfilter.plugins.modules import package_pin_plan
+
+FIXTURES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "pins"))
+
+
+def run_module(capsys, args):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exc:
+            package_pin_plan.main()
+    return exc.value.code, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def trixie_root(tmp_path):
+    """A trixie host's os-release and dpkg status (captured from the local-repo test host)."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    shutil.copy(os.path.join(FIXTURES, "trixie.os-release"), str(root / "etc" / "os-release"))
+    (root / "var" / "lib" / "dpkg").mkdir(parents=True)
+    shutil.copy(os.path.join(FIXTURES, "trixie-apt-3.0.3-local-repo-held.dpkg-status"),
+                str(root / "var" / "lib" / "dpkg" / "status"))
+    return str(root)
+
+
+def test_module_renders_the_preferences_from_a_fixture_root(capsys, trixie_root):
+    rc, result = run_module(capsys, {"root": trixie_root, "presets": ["iptables"], "_ansible_check_mode": True})
+    assert rc == 0 and result["changed"] is False
+    assert result["pkg_mgr"] == "apt"
+    assert result["preferences_path"] == "/etc/apt/preferences.d/nodeprep-pins.pref"
+    assert "Package: iptables libxtables12" in result["preferences"]
+
+
+@pytest.mark.parametrize("args,msg", [
+    ({"forbid": [{"packages": ["docker-ce\n"], "versions": ["27.3.1"]}]},
+     "forbid[0]: 'docker-ce\\n' is not a Debian package name"),
+    ({"pins": [{"packages": ["iptables"], "version": "1.8.10-3\n"}]}, "pins[0]: '1.8.10-3\\n' is not a Debian version"),
+    ({"name": "nodeprep-pins\n"}, "pin set name 'nodeprep-pins\\n': use letters, digits"),
+    ({"pkg_mgr": "dnf", "dnf_method": "excludepkgs", "forbid": [{"packages": ["docker-ce"], "versions": ["1.0,kernel"]}]},
+     "forbid[0]: '1.0,kernel' is not an RPM version"),
+])
+def test_module_fails_on_a_hostile_value_and_renders_nothing(capsys, trixie_root, args, msg):
+    rc, result = run_module(capsys, dict(args, root=trixie_root))
+    assert rc == 1 and result["failed"] is True
+    assert result["msg"].startswith(msg)
+    assert "preferences" not in result and "excludepkgs" not in result
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_module_fails_on_a_root_that_is_not_a_directory(capsys, tmp_path, kind):
+    root = tmp_path / "root"
+    if kind == "file":
+        root.write_text("")
+    rc, result = run_module(capsys, {"root": str(root), "validate_only": kind == "file"})
+    assert rc == 1
+    assert result["msg"] == "root %r does not exist or is not a directory" % str(root)
+
+
+def test_validate_only_returns_the_package_manager_and_nothing_else(capsys, trixie_root):
+    rc, result = run_module(capsys, {"root": trixie_root, "validate_only": True, "presets": ["docker"],
+                                     "docker_version": "27.5.1"})
+    assert rc == 0 and result["changed"] is False
+    assert result["pkg_mgr"] == "apt"
+    assert "preferences" not in result and "pins" not in result
+
+
+def test_validate_only_refuses_what_the_plan_would_refuse(capsys, trixie_root):
+    rc, result = run_module(capsys, {"root": trixie_root, "validate_only": True,
+                                     "pins": [{"packages": ["iptables\nPackage: *"], "version": "1.8.10-3"}]})
+    assert rc == 1
+    assert result["msg"].startswith("pins[0]: 'iptables\\nPackage: *' is not a Debian package name")
