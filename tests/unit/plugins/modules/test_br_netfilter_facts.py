@@ -63,3 +63,11 @@ def test_module_rejects_a_glob_key_naming_it(capsys, tree):
                                      "sysctl_keys": ["net.ipv4.ip_forward", "net.ipv4.conf.*.rp_filter"]})
     assert rc == 1
     assert result["msg"].startswith("sysctl_keys: 'net.ipv4.conf.*.rp_filter' is a glob pattern")
+
+
+def test_module_rejects_a_key_with_a_trailing_newline(capsys, tree):
+    # A YAML block scalar's newline; '$' used to let it through to the sysctl.d comparison.
+    rc, result = run_module(capsys, {"root": tree("trixie-6.12-state-a-nothing-loaded"),
+                                     "sysctl_keys": ["net.ipv4.ip_forward\n"]})
+    assert rc == 1
+    assert result["msg"].startswith("sysctl_keys: 'net.ipv4.ip_forward\\n' contains characters a sysctl key cannot have")
