@@ -372,6 +372,14 @@ def _check_version(version, pkg_mgr, where):
     return version
 
 
+def _check_versions(versions, pkg_mgr, where):
+    if isinstance(versions, str):
+        versions = [versions]
+    if not isinstance(versions, (list, tuple)) or not versions:
+        raise PinError("%s: 'versions' must be a non-empty list of exact versions" % where)
+    return [_check_version(v, pkg_mgr, where) for v in versions]
+
+
 def check_request(request, pkg_mgr):
     """Refuse bad input in ``request`` for ``pkg_mgr``: everything that needs no host to judge.
 
@@ -401,16 +409,18 @@ def check_request(request, pkg_mgr):
         if not isinstance(docker_version, str) or not _DOCKER_VERSION.fullmatch(docker_version.strip()):
             raise PinError("docker_version %r is malformed: give the upstream Docker release such as 27.5.1 "
                            "(no epoch, revision or 'v'); the package version is derived per distro" % (docker_version,))
-    for key, field in (("pins", "version"), ("forbid", "versions")):
-        for index, item in enumerate(request.get(key) or []):
-            where = "%s[%d]" % (key, index)
-            if not isinstance(item, dict):
-                raise PinError("%s must be a mapping with 'packages' and '%s'" % (where, field))
-            _check_packages(item.get("packages"), where, pkg_mgr)
-            versions = item.get(field)
-            for version in versions if isinstance(versions, (list, tuple)) else [versions]:
-                if version is not None:
-                    _check_version(version, pkg_mgr, where)
+    for index, item in enumerate(request.get("pins") or []):
+        where = "pins[%d]" % index
+        if not isinstance(item, dict):
+            raise PinError("%s must be a mapping with 'packages' and 'version'" % where)
+        _check_packages(item.get("packages"), where, pkg_mgr)
+        _check_version(item.get("version"), pkg_mgr, where)
+    for index, item in enumerate(request.get("forbid") or []):
+        where = "forbid[%d]" % index
+        if not isinstance(item, dict):
+            raise PinError("%s must be a mapping with 'packages' and 'versions'" % where)
+        _check_packages(item.get("packages"), where, pkg_mgr)
+        _check_versions(item.get("versions"), pkg_mgr, where)
 
 
 def check_root(root):
@@ -598,12 +608,7 @@ def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed
         if not isinstance(item, dict):
             raise PinError("%s must be a mapping with 'packages' and 'versions'" % where)
         packages = _check_packages(item.get("packages"), where, pkg_mgr)
-        versions = item.get("versions")
-        if isinstance(versions, str):
-            versions = [versions]
-        if not isinstance(versions, (list, tuple)) or not versions:
-            raise PinError("%s: 'versions' must be a non-empty list of exact versions" % where)
-        versions = [_check_version(v, pkg_mgr, where) for v in versions]
+        versions = _check_versions(item.get("versions"), pkg_mgr, where)
         exact = list(versions)
         forbids.append({
             "code": "USER_FORBIDDEN", "preset": None, "packages": packages, "versions": versions,
