@@ -61,12 +61,12 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._modules_load_d
     gather_modules_load,
     parse_kernel_cmdline,
 )
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import sysctl_key_problem
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._sysctl_d import (
     canonical_key,
     gather_sysctl_persistence,
     normalize_key,
-    sysctl_key_problem,
 )
 
 MODULE = "br_netfilter"

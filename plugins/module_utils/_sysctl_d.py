@@ -32,11 +32,8 @@ from __future__ import annotations
 import posixpath
 from fnmatch import fnmatchcase
 
-from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import (  # noqa: F401  (re-exported)
-    is_glob,
-    sysctl_key_as_path as _as_path,
-    sysctl_key_problem,
-)
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import is_glob
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import sysctl_key_as_path as _as_path
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import list_conf_files
 
 SYSCTL_D_DIRS = (
@@ -47,7 +44,7 @@ SYSCTL_D_DIRS = (
     "/lib/sysctl.d",
 )
 SYSCTL_CONF = "/etc/sysctl.conf"
-# The key grammar (sysctl_key_problem, _as_path, is_glob) lives in _names, shared with every other name validator.
+# The key grammar (_names.sysctl_key_problem, _as_path, is_glob) lives in _names, shared with every other name validator.
 
 
 def normalize_key(key):

@@ -228,6 +228,6 @@ def test_sysctl_key_rule_says_what_is_wrong(key, problem):
 def test_sysctl_d_and_the_facts_use_this_one_key_rule():
     # One grammar, not two: the sysctl.d reader and its callers get the function from here.
     from ansible_collections.nodeprep.netfilter.plugins.module_utils import _br_netfilter, _br_netfilter_plan, _sysctl_d
-    assert _sysctl_d.sysctl_key_problem is names.sysctl_key_problem
+    assert _sysctl_d._as_path is names.sysctl_key_as_path
     assert _br_netfilter.sysctl_key_problem is names.sysctl_key_problem
     assert _br_netfilter_plan.sysctl_key_problem is names.sysctl_key_problem

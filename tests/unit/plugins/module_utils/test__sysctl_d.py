@@ -18,8 +18,8 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._sysctl_d impor
     gather_sysctl_persistence,
     normalize_key,
     parse_sysctl_text,
-    sysctl_key_problem,
 )
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import sysctl_key_problem
 
 BASE = "trixie-6.12-state-c-bridge-br_netfilter"
 IPT = "net.bridge.bridge-nf-call-iptables"
