@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import sysctl_key_problem
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._sysctl_d import normalize_key
 
 MISSING_ACTIONS = ("fail", "ignore")
-_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/+-]*$")
 
 
 class SysctlLiveError(Exception):
@@ -71,11 +70,12 @@ def validate_values(values):
     result = []
     for key in sorted(values):
         value = values[key]
-        if not isinstance(key, str) or not _KEY_RE.match(key.strip()) or ".." in key or "//" in key:
-            raise ValueError("%r is not a sysctl key (like net.ipv4.ip_forward)" % (key,))
+        problem = sysctl_key_problem(key)
+        if problem:
+            raise ValueError("%r is not a sysctl key (like net.ipv4.ip_forward): it %s" % (key, problem))
         if value is None or isinstance(value, (bool, dict, list)) or _words(value) == "":
             raise ValueError("value of %s must be a number or text, got %r" % (key, value))
-        result.append((key.strip(), _words(value)))
+        result.append((key, _words(value)))
     return result
 
 
