@@ -71,6 +71,8 @@ options:
     description:
       - Name or absolute path of the C(iptables) binary whose backend Docker uses. C(iptables-nft-save)
         and C(iptables-legacy-save) are looked up next to it first, then in E(PATH).
+      - A value other than the default that names no executable is an error (the audit never falls back to
+        another iptables). With the default, a host without iptables gets the finding C(IPTABLES_NOT_FOUND).
     type: str
     default: iptables
   br_netfilter:
@@ -190,6 +192,11 @@ def main():
     params = module.params
     if not os.path.isdir(params["root"]):
         module.fail_json(msg="root %r is not a directory" % params["root"])
+    which = _which(module)
+    # An explicit binary that does not exist must not silently become the host's default iptables.
+    if params["iptables_binary"] != "iptables" and which(params["iptables_binary"]) is None:
+        module.fail_json(msg="iptables_binary %r is not an executable (searched PATH and the sbin directories)"
+                         % params["iptables_binary"])
     if params["netns"]:
         try:
             enter_netns(params["netns"])
@@ -204,7 +211,7 @@ def main():
                 "info": None, "networks": None, "containers": None}
 
     collected = collect(
-        root=params["root"], run=run, which=_which(module),
+        root=params["root"], run=run, which=which,
         query_engine=None if params["query_engine"] else no_engine,  # None: the engine client only where a socket is
         gather_br=gather_br_netfilter_facts if params["br_netfilter"] else None,
         socket_path=params["docker_socket"], iptables_binary=params["iptables_binary"],
