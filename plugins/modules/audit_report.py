@@ -11,7 +11,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: audit_report
 short_description: Aggregate fleet audit results into a table and JSON, Markdown and HTML reports
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Runs on the controller only (an action plugin); it contacts no host and costs no round trip.
   - Reads the result that an audit task registered on each host in O(hosts) (normally the result of

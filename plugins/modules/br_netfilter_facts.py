@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: br_netfilter_facts
 short_description: Report the state of br_netfilter, bridge sysctls and ip_forward, now and after reboot
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads files only (C(/proc), C(/sys), C(/etc), C(/lib/modules), C(/usr/lib)); runs no command and changes nothing.
   - Tells apart the br_netfilter states C(loaded), C(builtin), C(loadable), C(blocked) and C(unavailable) (with a reason).

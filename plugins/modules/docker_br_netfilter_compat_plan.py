@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: docker_br_netfilter_compat_plan
 short_description: Decide whether docker.service needs DOCKER_IGNORE_BR_NETFILTER_ERROR=1
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Read-only. Decides from the br_netfilter state (see M(nodeprep.netfilter.br_netfilter_facts)) and the Docker version
     what the C(nodeprep.netfilter.docker_br_netfilter_compat) role does with its systemd drop-in.

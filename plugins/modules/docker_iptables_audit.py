@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: docker_iptables_audit
 short_description: Audit Docker's iptables rules, settings and versions against known issues (read-only)
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Collects how Docker is installed and configured (engine API, package database, C(daemon.json),
     C(docker.service) and its drop-ins, rootless user units), the iptables version and backend, the rules

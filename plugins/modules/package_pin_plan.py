@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: package_pin_plan
 short_description: Plan exact package pins and forbidden versions (apt preferences, dnf versionlock)
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Validates a pin request and renders what pins it, without changing anything. The C(nodeprep.netfilter.package_pin)
     role writes the result with C(ansible.builtin.copy) and friends, so check mode and diff come from those modules.

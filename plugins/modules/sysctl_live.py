@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: sysctl_live
 short_description: Set live kernel parameters without editing any configuration file
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Sets each given key under C(/proc/sys) to its value when it differs, like C(sysctl -w), in one round trip.
   - Unlike M(ansible.posix.sysctl) it never writes a configuration file. Persist values separately, for example with a
