@@ -44,7 +44,7 @@ help:
 	@echo "make audit      audit localhost (INVENTORY=path for other hosts); exits non-zero when a host is not ready"
 	@echo "make test       every test tier: units, sanity, lint, integration, VM tier (what CI runs)"
 	@echo "make test-fast  every tier but the VM tier"
-	@echo "make units | sanity | lint | integration | integration-dockerd | test-browser | test-ee | test-vm | bench | bench-facts"
+	@echo "make units | sanity | lint | integration | integration-dockerd | test-playbooks | test-browser | test-ee | test-vm | bench | bench-facts"
 
 # ---------------------------------------------------------------- toolchain
 
