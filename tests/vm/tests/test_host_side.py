@@ -4,6 +4,8 @@ import base64
 import json
 import os
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -146,3 +148,48 @@ def test_capture_tree_keeps_symlinks_as_files_and_empty_dirs(tmp_path):
     assert (tmp_path / "proc/modules").read_bytes() == b"bridge 1 0 - Live 0x0\n"
     assert (tmp_path / "proc/sys/net/bridge/.gitkeep").exists()
     assert not (tmp_path / "proc/1/environ").exists()
+
+
+ZIP_IMPORT_PROBE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import nodeprep_zipimport_cache as cache
+cache.CACHE_DIR = sys.argv[2]
+if sys.argv[4] == "no-compile":
+    def refuse(pathname, source):
+        raise AssertionError("compiled although the cache holds this source")
+    cache._compile_source = refuse
+sys.path.insert(0, sys.argv[3])
+import payload
+print(payload.VALUE, payload.where.__code__.co_filename)
+"""
+
+
+def _payload_zip(path, value):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("payload.py", f"VALUE = {value!r}\n\ndef where():\n    return VALUE\n")
+    return path
+
+
+def _import_from_zip(tmp_path, archive, mode="compile"):
+    guest = Path(__file__).resolve().parents[1] / "nodeprep_vm" / "guest"
+    out = subprocess.run([sys.executable, "-c", ZIP_IMPORT_PROBE, str(guest), str(tmp_path / "pyc"), str(archive), mode],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_zipimport_cache_reuses_code_for_the_same_source_with_this_run_s_file_name(tmp_path):
+    first = _import_from_zip(tmp_path, _payload_zip(tmp_path / "a.zip", "one"))
+    assert first == ["one", str(tmp_path / "a.zip" / "payload.py")]
+    assert len(list((tmp_path / "pyc").iterdir())) == 1
+    # A new zip (a new AnsiballZ temp dir) with the same source: served from the cache, never compiled.
+    second = _import_from_zip(tmp_path, _payload_zip(tmp_path / "b.zip", "one"), mode="no-compile")
+    assert second == ["one", str(tmp_path / "b.zip" / "payload.py")]
+
+
+def test_zipimport_cache_never_serves_stale_or_corrupt_code(tmp_path):
+    _import_from_zip(tmp_path, _payload_zip(tmp_path / "a.zip", "one"))
+    assert _import_from_zip(tmp_path, _payload_zip(tmp_path / "b.zip", "two"))[0] == "two"
+    for entry in (tmp_path / "pyc").iterdir():
+        entry.write_bytes(b"\x00not marshal data")
+    assert _import_from_zip(tmp_path, _payload_zip(tmp_path / "c.zip", "one"))[0] == "one"
