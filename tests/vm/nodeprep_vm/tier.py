@@ -102,6 +102,34 @@ def run_scenario(name: str, env: dict, log_dir: Path) -> dict:
             "seconds": time.monotonic() - started, "log": log_path}
 
 
+def phase_table(results: list, image_times: list, prep_s: float, total_s: float) -> str:
+    """The tier's timing table for the CI log: one row per scenario, one column per molecule step.
+
+    A step that runs twice in a scenario (verify before and after the reboot, destroy at both ends)
+    gets one column per run (``verify#2``), so a slow reboot-side verify is not hidden in a sum.
+    """
+    rows, columns = [], []
+    for result in results:
+        seen, cells = {}, {}
+        for step, seconds, _outcome in result["steps"]:
+            seen[step] = seen.get(step, 0) + 1
+            column = step if seen[step] == 1 else f"{step}#{seen[step]}"
+            cells[column] = seconds
+            if column not in columns:
+                columns.append(column)
+        rows.append((result["name"], "ok" if result["ok"] else "FAIL", result["seconds"], cells))
+    width = max([len("scenario")] + [len(name) for name, *_rest in rows])
+    head = f"{'scenario':<{width}}  result  total  " + "  ".join(f"{c:>{max(len(c), 5)}}" for c in columns)
+    lines = [f"VM tier timing (s): images/states {prep_s:.0f}, total {total_s:.0f}"]
+    lines += [f"  image {name}: {seconds:.0f}" for name, seconds in image_times]
+    lines += [head, "-" * len(head)]
+    for name, outcome, seconds, cells in rows:
+        values = "  ".join(f"{cells[c]:>{max(len(c), 5)}.0f}" if c in cells else f"{'-':>{max(len(c), 5)}}"
+                           for c in columns)
+        lines.append(f"{name:<{width}}  {outcome:<6}  {seconds:5.0f}  {values}")
+    return "\n".join(lines)
+
+
 def failure_report(result: dict, started_at: float) -> str:
     name = result["name"]
     lines = [f"=== {name} FAILED at molecule step '{result['failed_step']}' (exit {result['code']}) ===",
@@ -154,12 +182,14 @@ def main(argv=None) -> int:
     for name in names:
         needed += [image for image in scenario_images(name) if image not in needed]
     prep_start = time.monotonic()
+    image_times = []
     for image in needed:
         started = time.monotonic()
         images.ensure_image(image)
         if qemu.restore_enabled():
             qemu.ensure_state(image)
-        print(f"image {image}: ready in {time.monotonic() - started:.1f}s", flush=True)
+        image_times.append((image, time.monotonic() - started))
+        print(f"image {image}: ready in {image_times[-1][1]:.1f}s", flush=True)
     prep_s = time.monotonic() - prep_start
 
     results = []
@@ -180,9 +210,6 @@ def main(argv=None) -> int:
             log(f"stopped VMs left by this run: {' '.join(mine)}")
 
     failed = [r for r in results if not r["ok"]]
-    print(f"\nVM tier summary (images/states {prep_s:.1f}s, total {time.monotonic() - tier_start:.1f}s):")
-    for result in results:
-        steps = " ".join(f"{step}={sec:.0f}s" for step, sec, _result in result["steps"])
-        print(f"  {'ok  ' if result['ok'] else 'FAIL'} {result['name']:<24} {result['seconds']:6.1f}s  {steps}")
+    print("\n" + phase_table(results, image_times, prep_s, time.monotonic() - tier_start))
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed or len(results) < len(names) else 0

@@ -193,3 +193,19 @@ def test_zipimport_cache_never_serves_stale_or_corrupt_code(tmp_path):
     for entry in (tmp_path / "pyc").iterdir():
         entry.write_bytes(b"\x00not marshal data")
     assert _import_from_zip(tmp_path, _payload_zip(tmp_path / "c.zip", "one"))[0] == "one"
+
+
+def test_phase_table_has_a_column_per_step_run_and_marks_failures():
+    results = [
+        {"name": "facts_boot", "ok": True, "seconds": 120.4,
+         "steps": [("destroy", 1.0, "Successful"), ("create", 6.2, "Successful"), ("verify", 20.0, "Successful"),
+                   ("side_effect", 50.0, "Successful"), ("verify", 30.0, "Successful"), ("destroy", 2.0, "Successful")]},
+        {"name": "k8s", "ok": False, "seconds": 10.0, "steps": [("prepare", 9.6, "Failed")]},
+    ]
+    table = tier.phase_table(results, [("trixie", 0.2)], 0.2, 131.0).splitlines()
+    header = table[2].split()
+    assert header == ["scenario", "result", "total", "destroy", "create", "verify", "side_effect", "verify#2",
+                      "destroy#2", "prepare"]
+    assert table[4].split() == ["facts_boot", "ok", "120", "1", "6", "20", "50", "30", "2", "-"]
+    assert table[5].split() == ["k8s", "FAIL", "10", "-", "-", "-", "-", "-", "-", "10"]
+    assert table[1] == "  image trixie: 0"
