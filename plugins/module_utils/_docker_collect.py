@@ -108,6 +108,169 @@ def query_engine_if_socket(socket_path):
     return query_engine(socket_path)
 
 
+# --- engine replies: only the fields the audit reads, each of the type its parsers expect -------------------
+#
+# The engine's JSON is input like a file: a proxy, a fake daemon or a future API version can hand back a list where
+# an object belongs, or "80/tcp" where a port number belongs. The parsers in _docker_env trust the shape, so the
+# replies are reduced here, at the boundary, to known fields of known types. What does not fit is dropped and named
+# in the engine's ``error``, so the audit reports it instead of ending in a traceback.
+
+_INFO_TEXT_FIELDS = ("ServerVersion", "KernelVersion", "OperatingSystem")
+_INFO_BOOL_FIELDS = ("BridgeNfIptables", "BridgeNfIp6tables", "IPv4Forwarding")
+_MAX_ENGINE_NOTES = 5
+
+
+def _text_list(value):
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def _text_dict(value):
+    if not isinstance(value, dict):
+        return {}
+    return dict((key, item) for key, item in value.items() if isinstance(key, str) and isinstance(item, str))
+
+
+def _port_number(value):
+    """A TCP/UDP port from JSON (a number, or digits as text), or None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.isdigit() and len(value) <= 5:
+        value = int(value)
+    if isinstance(value, int) and 0 <= value <= 65535:
+        return value
+    return None
+
+
+def _wrong(notes, what, value):
+    notes.append("%s is %s, not what the Engine API returns" % (what, type(value).__name__))
+
+
+def sanitize_info(data, notes):
+    """``GET /info`` reduced to what ``parse_docker_info`` reads; None when it is not an object."""
+    if not isinstance(data, dict):
+        _wrong(notes, "GET /info", data)
+        return None
+    clean = {}
+    for field in _INFO_TEXT_FIELDS:
+        value = data.get(field)
+        if isinstance(value, str):
+            clean[field] = value
+        elif value is not None:
+            _wrong(notes, "info.%s" % field, value)
+    for field in _INFO_BOOL_FIELDS:
+        value = data.get(field)
+        if isinstance(value, bool):
+            clean[field] = value
+        elif value is not None:
+            _wrong(notes, "info.%s" % field, value)
+    for field in ("SecurityOptions", "Warnings"):
+        value = data.get(field)
+        if value is not None and not isinstance(value, list):
+            _wrong(notes, "info.%s" % field, value)
+        clean[field] = _text_list(value)
+    firewall = data.get("FirewallBackend")
+    if isinstance(firewall, dict) and isinstance(firewall.get("Driver"), str):
+        clean["FirewallBackend"] = {"Driver": firewall["Driver"]}
+    elif firewall is not None and not isinstance(firewall, dict):
+        _wrong(notes, "info.FirewallBackend", firewall)
+    return clean
+
+
+def sanitize_networks(data, notes):
+    """``GET /networks`` reduced to what ``parse_networks`` reads; None when it is not a list."""
+    if not isinstance(data, list):
+        _wrong(notes, "GET /networks", data)
+        return None
+    clean = []
+    for index, item in enumerate(data):
+        if not isinstance(item, dict):
+            _wrong(notes, "networks[%d]" % index, item)
+            continue
+        network = {}
+        for field in ("Name", "Id", "Driver"):
+            if isinstance(item.get(field), str):
+                network[field] = item[field]
+        network["Internal"] = item.get("Internal") is True
+        if item.get("Options") is not None and not isinstance(item.get("Options"), dict):
+            _wrong(notes, "networks[%d].Options" % index, item.get("Options"))
+        network["Options"] = _text_dict(item.get("Options"))
+        ipam = item.get("IPAM")
+        configs = ipam.get("Config") if isinstance(ipam, dict) else None
+        if configs is not None and not isinstance(configs, list):
+            _wrong(notes, "networks[%d].IPAM.Config" % index, configs)
+            configs = None
+        subnets = [{"Subnet": config["Subnet"]} for config in configs or []
+                   if isinstance(config, dict) and isinstance(config.get("Subnet"), str)]
+        network["IPAM"] = {"Config": subnets}
+        clean.append(network)
+    return clean
+
+
+def sanitize_containers(data, notes):
+    """``GET /containers/json`` reduced to what ``parse_containers`` reads; None when it is not a list."""
+    if not isinstance(data, list):
+        _wrong(notes, "GET /containers/json", data)
+        return None
+    clean = []
+    for index, item in enumerate(data):
+        if not isinstance(item, dict):
+            _wrong(notes, "containers[%d]" % index, item)
+            continue
+        names = _text_list(item.get("Names"))
+        settings = item.get("NetworkSettings")
+        networks = settings.get("Networks") if isinstance(settings, dict) else None
+        addresses = {}
+        if isinstance(networks, dict):
+            for name, network in networks.items():
+                if isinstance(name, str) and isinstance(network, dict) and isinstance(network.get("IPAddress"), str):
+                    addresses[name] = {"IPAddress": network["IPAddress"]}
+        ports = []
+        raw_ports = item.get("Ports")
+        if raw_ports is not None and not isinstance(raw_ports, list):
+            _wrong(notes, "containers[%d].Ports" % index, raw_ports)
+            raw_ports = None
+        for port in raw_ports or []:
+            if not isinstance(port, dict):
+                _wrong(notes, "containers[%d].Ports[]" % index, port)
+                continue
+            public = _port_number(port.get("PublicPort"))
+            if port.get("PublicPort") is not None and public is None:
+                notes.append("containers[%d] publishes port %r, which is not a port number"
+                             % (index, str(port.get("PublicPort"))[:40]))
+                continue
+            clean_port = {"PublicPort": public, "PrivatePort": _port_number(port.get("PrivatePort"))}
+            for field in ("IP", "Type"):
+                if isinstance(port.get(field), str):
+                    clean_port[field] = port[field]
+            ports.append(clean_port)
+        clean.append({"Names": names[:1], "NetworkSettings": {"Networks": addresses}, "Ports": ports})
+    return clean
+
+
+_SANITIZERS = (("info", sanitize_info), ("networks", sanitize_networks), ("containers", sanitize_containers))
+
+
+def sanitize_engine(engine):
+    """The result of ``query_engine`` with every reply reduced to known fields of known types.
+
+    A reply of the wrong shape becomes None (as if its request had failed); fields of the wrong type are
+    dropped. Each is named in ``error`` (the first few, then a count), so nothing is dropped silently.
+    """
+    engine = dict(engine or {})
+    notes = []
+    for key, sanitize in _SANITIZERS:
+        if engine.get(key) is not None:
+            engine[key] = sanitize(engine[key], notes)
+    if engine.get("reachable") and engine.get("info") is None:
+        engine["reachable"] = False
+    if notes:
+        shown = "; ".join(notes[:_MAX_ENGINE_NOTES])
+        if len(notes) > _MAX_ENGINE_NOTES:
+            shown += "; and %d more" % (len(notes) - _MAX_ENGINE_NOTES)
+        engine["error"] = "; ".join(part for part in (engine.get("error"), "unexpected engine reply: " + shown) if part)
+    return engine
+
+
 def _first_existing(fs, paths):
     for path in paths:
         if fs.isfile(path):
@@ -141,7 +304,7 @@ def collect_docker(fs, run, query_engine, socket_path):
         "daemon_json": env.read_daemon_json(fs, config_file),
         "systemd": systemd,
         "rootless": env.read_rootless(fs),
-        "engine": query_engine(engine_socket),
+        "engine": sanitize_engine(query_engine(engine_socket)),
     }
     docker["engine"]["socket"] = socket_path
     return docker

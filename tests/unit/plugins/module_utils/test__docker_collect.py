@@ -236,3 +236,106 @@ def test_existing_socket_is_asked_through_the_engine_client(tmp_path):
     assert result["socket_present"] is True
     assert result["reachable"] is False
     assert "no socket" not in result["error"]
+
+
+# --- engine replies of the wrong shape: a finding or a named error, never a traceback --------------------------
+
+INFO_28 = read_fixture("docker-28.5.2-trixie.info.json")
+GOOD_NETWORK = {"Name": "bridge", "Id": "0123456789abcdef", "Driver": "bridge",
+                "Options": {"com.docker.network.bridge.name": "docker0"},
+                "IPAM": {"Config": [{"Subnet": "172.17.0.0/16"}]}}
+GOOD_CONTAINER = {"Names": ["/web"], "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}},
+                  "Ports": [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}]}
+
+
+def engine_answering(info=None, networks=None, containers=None):
+    import json
+
+    def query(socket_path):
+        return {"socket": socket_path, "socket_present": True, "reachable": True, "error": None,
+                "info": json.loads(INFO_28) if info is None else info,
+                "networks": [GOOD_NETWORK] if networks is None else networks,
+                "containers": [GOOD_CONTAINER] if containers is None else containers}
+    return query
+
+
+def collect_with_engine(host_tree, query):
+    host = FakeHost(NFT_HOST, {
+        ("/usr/sbin/iptables", "--version"): (0, "iptables v1.8.11 (nf_tables)\n", ""),
+        ("/usr/sbin/iptables-nft-save",): (0, read_fixture(D28), ""),
+    })
+    (host_tree / "names").write_text("")
+    return collect(root=str(host_tree / "root"), run=host.run, which=host.which, query_engine=query,
+                   route_path=str(host_tree / "route"), names_path=str(host_tree / "names"))
+
+
+def test_well_formed_engine_replies_pass_through_unchanged_in_meaning(host_tree):
+    collected = collect_with_engine(host_tree, engine_answering())
+    engine = collected["docker"]["engine"]
+    assert engine["error"] is None
+    assert engine["networks"][0]["Options"] == {"com.docker.network.bridge.name": "docker0"}
+    assert engine["containers"][0]["Ports"][0]["PublicPort"] == 8080
+    summary = audit(collected)["summary"]
+    assert summary["docker_version"] == "28.5.2"
+
+
+@pytest.mark.parametrize("networks, containers, named", [
+    ([dict(GOOD_NETWORK, Options=["com.docker.network.bridge.name", "docker0"])], None,
+     "networks[0].Options is list"),
+    ([dict(GOOD_NETWORK, IPAM={"Config": "172.17.0.0/16"})], None, "networks[0].IPAM.Config is str"),
+    ([dict(GOOD_NETWORK, Id=12345, IPAM={"Config": [None, 7, {"Subnet": 172}]})], None, None),
+    (["bridge"], None, "networks[0] is str"),
+    ({"bridge": GOOD_NETWORK}, None, "GET /networks is dict"),
+    (None, [dict(GOOD_CONTAINER, Ports=[{"PublicPort": "http", "PrivatePort": 80}])],
+     "containers[0] publishes port 'http', which is not a port number"),
+    (None, [dict(GOOD_CONTAINER, Ports=[{"PublicPort": 99999999, "PrivatePort": "x"}])],
+     "containers[0] publishes port '99999999'"),
+    (None, [dict(GOOD_CONTAINER, Ports=[{"PublicPort": True}])], "containers[0] publishes port 'True'"),
+    (None, [dict(GOOD_CONTAINER, Ports="8080->80/tcp")], "containers[0].Ports is str"),
+    (None, [dict(GOOD_CONTAINER, Names=[None, 3], NetworkSettings={"Networks": ["bridge"]})], None),
+    (None, [dict(GOOD_CONTAINER, Ports=[{"PublicPort": 8080, "IP": ["::"], "Type": 6}])], None),
+    (None, "no containers", "GET /containers/json is str"),
+])
+def test_wrongly_typed_engine_fields_are_dropped_and_named(host_tree, networks, containers, named):
+    collected = collect_with_engine(host_tree, engine_answering(networks=networks, containers=containers))
+    engine = collected["docker"]["engine"]
+    if named:
+        assert named in engine["error"]
+        assert engine["error"].startswith("unexpected engine reply: ")
+    result = audit(collected)  # the real consumer: must not raise
+    assert result["summary"]["docker_version"] == "28.5.2"
+    assert engine["reachable"] is True
+
+
+def test_a_published_port_given_as_digits_is_still_checked(host_tree):
+    containers = [dict(GOOD_CONTAINER, Ports=[{"IP": "0.0.0.0", "PrivatePort": "80", "PublicPort": "8080"}])]
+    engine = collect_with_engine(host_tree, engine_answering(containers=containers))["docker"]["engine"]
+    assert engine["containers"][0]["Ports"] == [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080}]
+    assert engine["error"] is None
+
+
+@pytest.mark.parametrize("info, named", [
+    (["28.5.2"], "GET /info is list"),
+    ({"ServerVersion": 28.5}, "info.ServerVersion is float"),
+    ({"ServerVersion": "28.5.2", "SecurityOptions": "name=rootless", "Warnings": 3, "FirewallBackend": "nftables",
+      "BridgeNfIptables": "yes"}, "info.SecurityOptions is str"),
+])
+def test_an_info_reply_of_the_wrong_shape_is_named_and_audited(host_tree, info, named):
+    collected = collect_with_engine(host_tree, engine_answering(info=info))
+    engine = collected["docker"]["engine"]
+    assert named in engine["error"]
+    summary = audit(collected)["summary"]
+    if isinstance(info, dict) and isinstance(info.get("ServerVersion"), str):
+        assert summary["docker_version"] == "28.5.2"
+        assert engine["info"]["SecurityOptions"] == []  # a string is not a list of options: no false "rootless"
+    else:
+        # no usable ServerVersion: the version comes from the package instead, and the engine error says why
+        assert summary["docker_version_source"] == "package docker.io"
+    assert engine["reachable"] is (not isinstance(info, list))  # a list is no /info answer at all
+
+
+def test_many_bad_fields_are_counted_not_all_listed(host_tree):
+    containers = [dict(GOOD_CONTAINER, Ports=[{"PublicPort": "p%d" % i}]) for i in range(200)]
+    engine = collect_with_engine(host_tree, engine_answering(containers=containers))["docker"]["engine"]
+    assert engine["error"].endswith("; and 195 more")
+    assert len(engine["error"]) < 1000
