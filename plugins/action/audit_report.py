@@ -111,13 +111,26 @@ class ActionModule(ActionBase):
         if hostvars is None:
             hostvars = {}
         results = {}
+        unknown = []
         for host in args["hosts"]:
-            try:
-                host_vars = hostvars[host]
-            except KeyError:
+            # ansible-core 2.19+ answers hostvars[name] for a name not in the inventory with an undefined marker,
+            # and any use of it raises ReferenceError ("A required TemplateContext context is not active"); ask
+            # the inventory first. Such a host gets no result, which the report lists as AUDIT_NOT_RUN (high).
+            if host not in hostvars:
+                unknown.append(host)
                 results[host] = None
                 continue
-            results[host] = _plain(host_vars.get(args["result_var"]))
+            try:
+                host_vars = hostvars[host]
+                value = host_vars.get(args["result_var"])
+            except (KeyError, ReferenceError):
+                unknown.append(host)
+                results[host] = None
+                continue
+            results[host] = _plain(value)
+        if unknown:
+            display.warning("audit_report: %d of the hosts are not in the inventory and are reported as not "
+                            "audited: %s%s" % (len(unknown), ", ".join(unknown[:10]), " ..." if len(unknown) > 10 else ""))
 
         now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
         try:

@@ -28,6 +28,8 @@ description:
   - Text that comes from the hosts (names, errors, messages, paths) is escaped for HTML, Markdown and the terminal.
   - Unreachable hosts, hosts where the audit failed and hosts without a result are listed with a C(high) finding
     (C(HOST_UNREACHABLE), C(AUDIT_FAILED), C(AUDIT_NOT_RUN)), so O(fail_on) treats an unknown host like a broken one.
+  - A name in O(hosts) that the inventory does not know is reported like a host without a result (C(AUDIT_NOT_RUN)),
+    with a warning naming it.
   - Fails, after writing the reports, when any host has a finding at or above O(fail_on) (unless O(fail_task=false)).
 author:
   - nodeprep.netfilter developers (!UNKNOWN)
