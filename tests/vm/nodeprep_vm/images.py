@@ -128,9 +128,17 @@ def image_key(name: str) -> str:
         recipe = json.dumps({"baked": BAKED_FILES, "enable": ENABLE_UNITS, "mask": MASK_UNITS,
                              "cmdline": KERNEL_CMDLINE, "disk": DISK_SIZE, "mirror": MIRROR}, sort_keys=True)
         builders = (_build_base, _bake, _copy_boot_files)
-    source = "".join(inspect.getsource(fn) for fn in builders)
+    source = "".join(_builder_source(fn) for fn in builders)
     pub = ssh_key().with_suffix(".pub").read_text(encoding="utf-8")
     return sha256_text(BUILDER_VERSION, json.dumps(spec, sort_keys=True), recipe, source, parent, pub)[:16]
+
+
+def _builder_source(fn) -> str:
+    """The function's source as it was when this module was imported. inspect.getsource reads the file
+    again at call time, by the line numbers of the loaded code: a long build whose images.py was edited
+    meanwhile (a new IMAGES entry shifts every line) got garbage and built its next image under a
+    wrong key (seen: bookworm built twice in one run)."""
+    return _SOURCE_AT_IMPORT[fn.__name__]
 
 
 def spec_of(name: str) -> dict:
@@ -390,3 +398,8 @@ def prune() -> list:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path.name)
     return removed
+
+
+# Last, once every builder is defined (see _builder_source).
+_SOURCE_AT_IMPORT = {fn.__name__: inspect.getsource(fn)
+                     for fn in (_build_base, _bake, _copy_boot_files, _build_layer, download_debs, apt_options)}
