@@ -64,6 +64,11 @@ def _brief(record):
     }
 
 
+def _position(batch, host):
+    hosts = (batch or {}).get("hosts") or []
+    return hosts.index(host) if host in hosts else len(hosts)
+
+
 def _bool(value):
     return {True: "yes", False: "no"}.get(value, "?")
 
@@ -157,6 +162,7 @@ def build_provision_report(hosts, entries, fail_on="high", generated_at=None, ti
             "profile": entry.get("profile"),
             "batch": batch.get("batch") if batch else None,
             "started_at": batch.get("started_at") if batch else None,
+            "_position": _position(batch, host),
             "before": before,
             "after": None,
             "changes": [],
@@ -182,7 +188,8 @@ def build_provision_report(hosts, entries, fail_on="high", generated_at=None, ti
             verdict, problems = host_verdict(dict(entry, _worse=diff["worse"]), after, fail_on, check_mode)
             record.update(verdict=verdict, problems=problems)
         records.append(record)
-    records.sort(key=lambda rec: (rec["batch"] is None, rec["batch"] or 0))
+    # Batch order, and inside a batch the order Ansible gave its hosts (provision_order); untouched hosts last.
+    records.sort(key=lambda rec: (rec["batch"] is None, rec["batch"] or 0, rec.pop("_position")))
 
     counts = dict((verdict, 0) for verdict in HOST_VERDICTS)
     batches = {}
