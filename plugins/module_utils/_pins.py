@@ -48,6 +48,7 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import (
     unit_name_problem,
     version_problem,
 )
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._pkg_mgr import resolve_pkg_mgr
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._versions import (
     VersionError,
@@ -913,17 +914,11 @@ def allowable_codes():
 
 
 def detect_pkg_mgr(fs, requested="auto", which=None):
-    """The package manager to plan for: ``requested``, or with ``auto`` the one the host has."""
-    if requested not in (None, "", "auto"):
-        return requested
-    which = which or (lambda name: None)
-    if fs.read_text(env.DPKG_STATUS) is not None or which("apt-get"):
-        return "apt"
-    if which("dnf") or which("dnf5"):
-        return "dnf"
-    if which("yum"):
-        return "yum"
-    raise PinError("no supported package manager found (apt, dnf, yum); set pkg_mgr")
+    """The package manager to plan for (apt or dnf 4), or PinError naming why not (dnf5, yum: ``_pkg_mgr``)."""
+    pkg_mgr, problem = resolve_pkg_mgr(fs, requested or "auto", which)
+    if problem:
+        raise PinError(problem)
+    return pkg_mgr
 
 
 def validate_from_host(params, root="/", which=None):

@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodeprep.netfilter contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Which package manager ``package_pin`` configures on a host, and the ones it refuses. No Ansible import.
+
+``resolve_pkg_mgr(fs, requested, which)`` returns ``(name, problem)``: the
+package manager to plan for (``apt`` or ``dnf``), or a message saying why
+none can be used. It never guesses silently:
+
+* ``apt`` wins under ``auto`` when dpkg's status file or ``apt-get`` exists
+  (a Debian host that carries dnf and rpm as a test rig stays an apt host
+  unless ``dnf`` is asked for explicitly);
+* ``dnf`` means dnf 4, the one that reads ``/etc/dnf/plugins/versionlock.list``
+  and ``excludepkgs`` in ``/etc/dnf/dnf.conf``. When the host's ``dnf``
+  command is dnf5 (Fedora 41 and later: ``/usr/bin/dnf -> dnf5``) those
+  files would be ignored, so this is refused, explicitly asked for or not;
+* dnf5 (only ``dnf5``, or ``dnf`` resolving to it) is refused with the reason:
+  it reads ``/etc/dnf/versionlock.toml``, which this collection does not write;
+* yum without dnf (EL 7) is refused: EL 7 is end of life and no test runs yum.
+
+Binaries are looked up with ``which`` (the module's ``get_bin_path`` on the
+real root) and in the usual directories of ``fs`` (fixture trees); symlinks
+are followed inside ``fs`` to tell dnf 4 from dnf5.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+SUPPORTED = ("apt", "dnf")
+#: What package_pin_pkg_mgr (and the module's pkg_mgr) may ask for; ``yum`` only to be refused with a reason.
+REQUESTABLE = ("auto", "apt", "dnf", "yum")
+BIN_DIRS = ("/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin")
+DPKG_STATUS = "/var/lib/dpkg/status"
+OS_RELEASE = ("/etc/os-release", "/usr/lib/os-release")
+
+DNF5_REFUSED = (
+    "%(where)s: dnf5 is this host's package manager (%(how)s). package_pin does not support dnf5: it writes dnf 4's "
+    "/etc/dnf/plugins/versionlock.list and dnf.conf excludepkgs, which dnf5 ignores (its locks live in "
+    "/etc/dnf/versionlock.toml), so the pins would silently do nothing. Lock the versions with 'dnf5 versionlock add' "
+    "or run the role on a host whose dnf is dnf 4."
+)
+YUM_REFUSED = (
+    "%(where)s: only yum was found (%(how)s). package_pin no longer supports yum: EL 7 is end of life and no test "
+    "ran the role against yum. Use a host with dnf 4 (EL 8 and later), or pin with yum-plugin-versionlock by hand."
+)
+NONE_FOUND = "%(where)s: no supported package manager found (apt, dnf 4); set the package manager explicitly"
+
+
+def parse_os_release_text(text):
+    """``{KEY: value}`` of an os-release file, quotes removed (enough for naming the host)."""
+    result = {}
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        result[key.strip()] = value
+    return result
+
+
+def host_label(os_release):
+    """``Fedora Linux 41`` or ``this host``: how messages name the host."""
+    os_release = os_release or {}
+    name = os_release.get("PRETTY_NAME") or " ".join(
+        v for v in (os_release.get("NAME"), os_release.get("VERSION_ID")) if v)
+    return name or "this host"
+
+
+def find_binary(fs, name, which=None):
+    """Target path of command ``name``: ``which(name)`` first, then the usual bin directories of ``fs``."""
+    if which is not None:
+        path = which(name)
+        if path:
+            return path
+    for directory in BIN_DIRS:
+        path = posixpath.join(directory, name)
+        if fs.exists(path):
+            return path
+    return None
+
+
+def dnf_generation(fs, path):
+    """``(5 or 4, resolved path)`` of the dnf command at ``path``: dnf5 when it resolves to a ``dnf5*`` file."""
+    resolved = fs.resolve(path) or path
+    return (5 if posixpath.basename(resolved).startswith("dnf5") else 4), resolved
+
+
+def _how(path, resolved):
+    return path if resolved in (None, path) else "%s -> %s" % (path, resolved)
+
+
+def resolve_pkg_mgr(fs, requested="auto", which=None, os_release=None):
+    """``(name, None)`` with the package manager to plan for, or ``(None, problem)``.
+
+    ``fs``: a RootFS of the host (or a fixture tree); ``requested``: ``auto``,
+    ``apt``, ``dnf`` or ``yum``; ``which(name)``: path or None;
+    ``os_release``: parsed os-release (read from ``fs`` when None), only to
+    name the host in messages.
+    """
+    requested = requested or "auto"
+    if os_release is None:
+        text = None
+        for path in OS_RELEASE:
+            text = fs.read_text(path)
+            if text is not None:
+                break
+        os_release = parse_os_release_text(text)
+    where = host_label(os_release)
+    if requested not in REQUESTABLE:
+        return None, "unsupported package manager %r: use one of %s" % (requested, ", ".join(REQUESTABLE))
+    if requested == "apt":
+        return "apt", None
+    if requested == "yum":
+        path = find_binary(fs, "yum", which)
+        return None, YUM_REFUSED % {"where": where, "how": "package manager asked for: yum" + (
+            ", %s" % path if path else "")}
+    if requested == "auto" and (fs.read_text(DPKG_STATUS) is not None or find_binary(fs, "apt-get", which)):
+        return "apt", None
+    dnf = find_binary(fs, "dnf", which)
+    if dnf:
+        generation, resolved = dnf_generation(fs, dnf)
+        if generation == 5:
+            return None, DNF5_REFUSED % {"where": where, "how": _how(dnf, resolved)}
+        return "dnf", None
+    dnf5 = find_binary(fs, "dnf5", which)
+    if dnf5:
+        return None, DNF5_REFUSED % {"where": where, "how": "%s, and no dnf 4" % dnf5}
+    if requested == "dnf":
+        # Asked for explicitly on a host without any dnf yet: plan for it; installing fails loudly later.
+        return "dnf", None
+    yum = find_binary(fs, "yum", which)
+    if yum:
+        return None, YUM_REFUSED % {"where": where, "how": yum}
+    return None, NONE_FOUND % {"where": where}
