@@ -49,7 +49,10 @@ MODPROBE_D_DIRS = (
     "/lib/modprobe.d",
 )
 ETC_MODULES = "/etc/modules"
+#: /etc/modules names reported (a real one lists a handful; a huge one must not become huge facts).
+_MAX_ETC_MODULES = 200
 _LOADERS = ("modprobe", "insmod")
+_MAX_JOINED = 64 * 1024
 
 
 def normalize_module_name(name):
@@ -57,15 +60,18 @@ def normalize_module_name(name):
     return name.strip().replace("-", "_")
 
 
-def parse_modules_load_text(text, filename="<string>"):
-    """Module names listed in a modules-load.d file: [(name, line)]."""
-    result = []
-    for lineno, raw in enumerate(text.splitlines(), 1):
+def _module_lines(lines):
+    """(name, line) for each module named in ``lines`` ([(text, line number)])."""
+    for raw, lineno in lines:
         line = raw.strip()
         if not line or line[0] in "#;":
             continue
-        result.append((normalize_module_name(line.split()[0]), lineno))
-    return result
+        yield normalize_module_name(line.split()[0]), lineno
+
+
+def parse_modules_load_text(text, filename="<string>"):
+    """Module names listed in a modules-load.d file: [(name, line)]."""
+    return list(_module_lines((raw, lineno) for lineno, raw in enumerate(text.splitlines(), 1)))
 
 
 def parse_kernel_cmdline(text):
@@ -94,32 +100,57 @@ def cmdline_list(cmdline_pairs, *keys):
     return names
 
 
+def _lines(fs, path):
+    """Lines of ``path`` read one at a time (over-long lines dropped): [(text, line number)] as a generator."""
+    for lineno, raw, too_long in fs.iter_lines(path):
+        if not too_long:
+            yield raw, lineno
+
+
+def _readable_lines(fs, path):
+    """``(generator, was_unreadable)``: the lines of ``path`` and, after consuming them, whether it was unreadable."""
+    state = {"unreadable": False}
+
+    def generate():
+        count = 0
+        for item in _lines(fs, path):
+            count += 1
+            yield item
+        state["unreadable"] = count == 0 and fs.was_unreadable(path)
+    return generate(), state
+
+
 def gather_modules_load(fs, modules, cmdline_pairs=(), dirs=MODULES_LOAD_D_DIRS):
     """Where each of ``modules`` is listed for systemd-modules-load.
 
     Returns ``{name: {"persisted", "file", "line", "resolved_file"}}`` plus a
     ``_files`` entry listing the files read and ``_etc_modules`` describing
-    /etc/modules (listed names and whether systemd reads it).
+    /etc/modules (listed names and whether systemd reads it). Files are read line
+    by line; only the watched modules are kept. When a listed file could not be read
+    and a module was not found elsewhere, its entry says ``"unknown": True`` (the
+    unreadable file may list it) next to ``persisted: False``.
     """
     files = list_conf_files(fs, dirs, ".conf")
+    names = dict((normalize_module_name(module), module) for module in modules)
     etc_modules_real = fs.resolve(ETC_MODULES)
     etc_modules_read = False
     found = {}
+    unreadable_files = []
     for item in files:
         if item["null"]:
             continue
         if item["resolved"] == etc_modules_real:
             etc_modules_read = True
-        text = fs.read_text(item["path"])
-        if text is None:
-            continue
-        for name, lineno in parse_modules_load_text(text, item["path"]):
-            if name in found:
+        lines, state = _readable_lines(fs, item["path"])
+        for name, lineno in _module_lines(lines):
+            if name in found or name not in names:
                 continue
             record = {"file": item["path"], "line": lineno}
             if item["resolved"] != item["path"]:
                 record["resolved_file"] = item["resolved"]
             found[name] = record
+        if state["unreadable"]:
+            unreadable_files.append(item["path"])
     on_cmdline = cmdline_list(cmdline_pairs, "modules_load", "rd.modules_load")
     result = {}
     for module in modules:
@@ -131,56 +162,79 @@ def gather_modules_load(fs, modules, cmdline_pairs=(), dirs=MODULES_LOAD_D_DIRS)
         entry = {"persisted": record is not None, "file": None, "line": None}
         if record:
             entry.update(record)
+        elif unreadable_files:
+            entry.update({"unknown": True, "unreadable_files": list(unreadable_files)})
         result[module] = entry
 
-    etc_text = fs.read_text(ETC_MODULES)
-    etc_names = [n for n, _l in parse_modules_load_text(etc_text)] if etc_text else []
+    etc_lines, etc_state = _readable_lines(fs, ETC_MODULES)
+    etc_names = [n for n, _l in _module_lines(etc_lines)][:_MAX_ETC_MODULES]
+    etc_present = bool(etc_names) or fs.isfile(ETC_MODULES)
     return {
         "modules": result,
         "files": [{"path": f["path"], "resolved": f["resolved"], "masked_paths": f["masked_paths"]} for f in files],
-        "etc_modules": {"present": etc_text is not None, "read_by_systemd": etc_modules_read,
+        "etc_modules": {"present": etc_present, "read_by_systemd": etc_modules_read,
                         "modules": etc_names},
+        "unreadable_files": unreadable_files,
     }
 
 
 def _join_continuations(text):
     """kmod joins lines ending in a backslash; returns [(line_text, first_line_no)]."""
-    out = []
+    return list(_joined((raw, lineno) for lineno, raw in enumerate(text.splitlines(), 1)))
+
+
+def _joined(lines):
+    """``_join_continuations`` over an iterable of (text, line number), one joined line at a time."""
     pending = ""
     start = None
-    for lineno, raw in enumerate(text.splitlines(), 1):
+    for raw, lineno in lines:
         if start is None:
             start = lineno
         if raw.endswith("\\"):
-            pending += raw[:-1] + " "
+            if len(pending) < _MAX_JOINED:  # a file of backslashes must not grow one line without bound
+                pending += raw[:-1] + " "
             continue
-        out.append((pending + raw, start))
+        yield pending + raw, start
         pending = ""
         start = None
     if pending:
-        out.append((pending, start))
-    return out
+        yield pending, start
 
 
-def parse_modprobe_text(text, filename="<string>"):
-    """Parse modprobe.d content into blacklist and install entries.
-
-    Returns ``{"blacklist": [{module, file, line}], "install": [{pattern,
-    command, file, line}]}`` in file order.
-    """
-    blacklist = []
-    install = []
-    for line, lineno in _join_continuations(text):
+def _modprobe_entries(joined, filename):
+    for line, lineno in joined:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
         words = stripped.split(None, 2)
         verb = words[0]
         if verb == "blacklist" and len(words) >= 2:
-            blacklist.append({"module": normalize_module_name(words[1]), "file": filename, "line": lineno})
+            yield "blacklist", {"module": normalize_module_name(words[1]), "file": filename, "line": lineno}
         elif verb == "install" and len(words) >= 3:
-            install.append({"pattern": normalize_module_name(words[1]), "command": words[2].strip(),
-                            "file": filename, "line": lineno})
+            yield "install", {"pattern": normalize_module_name(words[1]), "command": words[2].strip(),
+                              "file": filename, "line": lineno}
+
+
+def parse_modprobe_text(text, filename="<string>", modules=None):
+    """Parse modprobe.d content into blacklist and install entries.
+
+    Returns ``{"blacklist": [{module, file, line}], "install": [{pattern,
+    command, file, line}]}`` in file order. With ``modules``, only entries that
+    can apply to one of them are kept.
+    """
+    return _collect_modprobe(_modprobe_entries(_join_continuations(text), filename), modules)
+
+
+def _collect_modprobe(entries, modules=None):
+    names = None if modules is None else [normalize_module_name(module) for module in modules]
+    blacklist = []
+    install = []
+    for verb, entry in entries:
+        if verb == "blacklist":
+            if names is None or entry["module"] in names:
+                blacklist.append(entry)
+        elif names is None or any(fnmatchcase(name, entry["pattern"]) for name in names):
+            install.append(entry)
     return {"blacklist": blacklist, "install": install}
 
 
@@ -230,9 +284,9 @@ def gather_modprobe_policies(fs, modules, cmdline_pairs=(), dirs=MODPROBE_D_DIRS
     for item in files:
         if item["null"]:
             continue
-        text = fs.read_text(item["path"])
-        if text is not None:
-            parsed_files.append(parse_modprobe_text(text, item["path"]))
+        # Line by line, keeping only entries that can apply to ``modules``: memory stays bounded on any file.
+        entries = _modprobe_entries(_joined(_lines(fs, item["path"])), item["path"])
+        parsed_files.append(_collect_modprobe(entries, modules))
     paths = [f["path"] for f in files]
     return dict((module, _policy(module, parsed_files, cmdline_pairs, paths)) for module in modules)
 

@@ -12,6 +12,11 @@ under that root, follows symbolic links the way the target would see them
 controller's own ``/etc``), caches every file it reads (no file is read twice)
 and records files it could not read instead of raising.
 
+Only regular files are opened: a FIFO at /etc/sysctl.conf would block ``open``
+for ever, and opening a device can have side effects (a watchdog, a tape).
+Such a path, a symlink loop, and a file larger than the read limit are recorded
+in ``unreadable`` like a permission error, so callers can say "unknown".
+
 No Ansible import: this module is pure Python and is unit-tested directly.
 """
 
@@ -20,8 +25,30 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import stat
 
 _MAX_SYMLINKS = 40
+#: Largest file ``read_bytes`` returns. Every file this collection reads whole (dpkg status, modules.dep, /proc
+#: files) is far smaller on real hosts; configuration directories are read line by line (``iter_lines``).
+MAX_READ_BYTES = 32 * 1024 * 1024
+#: Longest line ``iter_lines`` returns whole; systemd refuses lines over LONG_LINE_MAX (1 MiB) as well.
+MAX_LINE_BYTES = 1024 * 1024
+_READ_PIECE = 1024 * 1024
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def file_kind(mode):
+    """What a non-regular ``st_mode`` is, in words."""
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 class RootFS(object):
@@ -128,23 +155,90 @@ class RootFS(object):
                 self._note(path, exc)
             return []
 
-    def read_bytes(self, path):
-        """Content of ``path`` or None when absent/unreadable (cached)."""
+    def _open_regular(self, path):
+        """A binary file object for ``path`` if it is a regular file; None (and noted) otherwise.
+
+        The type is checked before opening, so a FIFO or device is never opened, and again on the open
+        descriptor (O_NONBLOCK: a FIFO swapped in between cannot block the open), so a race cannot slip one in.
+        """
+        host = self.host_path(path)
+        if host is None:
+            self.note(path, "symlink loop")
+            return None
+        try:
+            mode = os.stat(host).st_mode
+            if not stat.S_ISREG(mode):
+                self.note(path, "%s, not read" % file_kind(mode))
+                return None
+            fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                self.note(path, "symlink loop")
+            elif exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                self._note(path, exc)
+            return None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            self.note(path, "%s, not read" % file_kind(mode))
+            return None
+        return os.fdopen(fd, "rb")
+
+    def read_bytes(self, path, limit=MAX_READ_BYTES):
+        """Content of ``path`` or None when absent/unreadable/not regular/over ``limit`` bytes (cached)."""
         if path in self._bytes:
             return self._bytes[path]
         data = None
-        host = self.host_path(path)
-        if host is not None:
+        handle = self._open_regular(path)
+        if handle is not None:
+            # In pieces: /proc/sys answers one read of a huge count with ENOMEM (it allocates the count).
+            pieces, total = [], 0
             try:
-                with open(host, "rb") as handle:
-                    data = handle.read()
+                with handle:
+                    while total <= limit:
+                        piece = handle.read(_READ_PIECE)
+                        if not piece:
+                            break
+                        pieces.append(piece)
+                        total += len(piece)
+                data = b"".join(pieces)
             except OSError as exc:
-                if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
-                    self._note(path, exc)
-        else:
-            self.unreadable.append({"path": path, "error": "symlink loop"})
+                self._note(path, exc)
+                data = None
+            if data is not None and total > limit:
+                self.note(path, "larger than %d bytes, not read" % limit)
+                data = None
         self._bytes[path] = data
         return data
+
+    def iter_lines(self, path, max_line=MAX_LINE_BYTES):
+        """Decoded lines of ``path`` one at a time, without holding the file in memory (not cached).
+
+        Yields ``(line_number, text, too_long)``; a line over ``max_line`` bytes is cut there and flagged,
+        and the rest of it is skipped. Yields nothing when the file cannot be read (then it is noted).
+        A read error part way is noted too; the lines before it have been yielded.
+        """
+        handle = self._open_regular(path)
+        if handle is None:
+            return
+        with handle:
+            number = 0
+            try:
+                while True:
+                    raw = handle.readline(max_line + 1)
+                    if not raw:
+                        return
+                    number += 1
+                    too_long = len(raw) > max_line and not raw.endswith(b"\n")
+                    if too_long:
+                        while True:  # skip the rest of the line in bounded pieces
+                            rest = handle.readline(max_line)
+                            if not rest or rest.endswith(b"\n"):
+                                break
+                        raw = raw[:max_line]
+                    yield number, raw.decode("utf-8", "replace").rstrip("\r\n"), too_long
+            except OSError as exc:
+                self._note(path, exc)
 
     def read_text(self, path):
         """Decoded content of ``path`` or None (cached)."""
@@ -156,7 +250,14 @@ class RootFS(object):
         return text
 
     def _note(self, path, exc):
-        entry = {"path": path, "error": exc.strerror or str(exc)}
+        self.note(path, exc.strerror or str(exc))
+
+    def was_unreadable(self, path):
+        """Has ``path`` been recorded as unreadable (by any read so far)?"""
+        return any(entry["path"] == path for entry in self.unreadable)
+
+    def note(self, path, error):
+        entry = {"path": path, "error": error}
         if entry not in self.unreadable:
             self.unreadable.append(entry)
 
@@ -186,7 +287,12 @@ def list_conf_files(fs, dirs, suffix=".conf"):
             if name in chosen:
                 masked.setdefault(name, []).append(path)
                 continue
-            if fs.resolve(path) != "/dev/null" and not fs.isfile(path):
+            resolved = fs.resolve(path)
+            if resolved is None:
+                # systemd cannot stat it either and skips it, so it masks nothing; but say so, not a silent skip
+                fs.note(path, "symlink loop")
+                continue
+            if resolved != "/dev/null" and not fs.isfile(path):
                 # dangling symlink or a directory: skipped, masks nothing
                 continue
             chosen[name] = path

@@ -75,6 +75,35 @@ def canonical_key(key):
     return dotted_key(normalize_key(key))
 
 
+def parse_sysctl_line(raw, filename="<string>", lineno=0):
+    """One line of a sysctl.d file: ``("entry", dict)``, ``("invalid", dict)`` or ``(None, None)`` for blanks and comments."""
+    line = raw.strip()
+    if not line or line[0] in "#;":
+        return None, None
+    ignore_failure = False
+    if "=" in line:
+        if line.startswith("-"):
+            ignore_failure = True
+            line = line[1:]
+        key, value = line.split("=", 1)
+        value = value.strip()
+    elif line.startswith("-"):
+        key, value = line[1:], None
+    else:
+        return "invalid", {"file": filename, "line": lineno, "text": line}
+    key = normalize_key(key)
+    if not key:
+        return "invalid", {"file": filename, "line": lineno, "text": line}
+    return "entry", {
+        "key": key,
+        "value": value,
+        "ignore_failure": ignore_failure,
+        "file": filename,
+        "line": lineno,
+        "glob": is_glob(key),
+    }
+
+
 def parse_sysctl_text(text, filename="<string>"):
     """Parse one sysctl.d file.
 
@@ -86,33 +115,11 @@ def parse_sysctl_text(text, filename="<string>"):
     entries = []
     invalid = []
     for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        ignore_failure = False
-        if "=" in line:
-            if line.startswith("-"):
-                ignore_failure = True
-                line = line[1:]
-            key, value = line.split("=", 1)
-            value = value.strip()
-        elif line.startswith("-"):
-            key, value = line[1:], None
-        else:
-            invalid.append({"file": filename, "line": lineno, "text": raw.strip()})
-            continue
-        key = normalize_key(key)
-        if not key:
-            invalid.append({"file": filename, "line": lineno, "text": raw.strip()})
-            continue
-        entries.append({
-            "key": key,
-            "value": value,
-            "ignore_failure": ignore_failure,
-            "file": filename,
-            "line": lineno,
-            "glob": is_glob(key),
-        })
+        kind, item = parse_sysctl_line(raw, filename, lineno)
+        if kind == "entry":
+            entries.append(item)
+        elif kind == "invalid":
+            invalid.append(item)
     return entries, invalid
 
 
@@ -170,23 +177,80 @@ def effective_value(options, key):
     return None, "unset"
 
 
+#: Invalid lines reported with their text; the rest are only counted (a 50 MB file of junk must not become 50 MB
+#: of facts).
+MAX_INVALID_LINES_SHOWN = 20
+#: Longest invalid line text shown.
+MAX_INVALID_TEXT = 200
+
+
+class _InvalidLines(object):
+    """The first few invalid lines, and a count of all of them."""
+
+    def __init__(self, limit=MAX_INVALID_LINES_SHOWN):
+        self.limit = limit
+        self.shown = []
+        self.count = 0
+
+    def add(self, item):
+        self.count += 1
+        if len(self.shown) < self.limit:
+            item = dict(item)
+            if len(item["text"]) > MAX_INVALID_TEXT:
+                item["text"] = item["text"][:MAX_INVALID_TEXT] + "..."
+            self.shown.append(item)
+
+
+def _relevant(entry, wanted_keys):
+    """Does an entry bear on any watched key? Others never change a watched key's outcome, so they are dropped."""
+    if entry["glob"]:
+        return any(_glob_matches(entry["key"], key) for key in wanted_keys)
+    return entry["key"] in wanted_keys
+
+
+def _scan_file(fs, path, wanted_keys, invalid):
+    """Relevant entries of one sysctl.d file, read line by line; None when the file could not be read."""
+    entries = []
+    lines = 0
+    for lineno, raw, too_long in fs.iter_lines(path):
+        lines += 1
+        if too_long:
+            invalid.add({"file": path, "line": lineno, "text": raw, "too_long": True})
+            continue
+        kind, item = parse_sysctl_line(raw, path, lineno)
+        if kind == "invalid":
+            invalid.add(item)
+        elif kind == "entry" and _relevant(item, wanted_keys):
+            entries.append(item)
+    if lines == 0 and fs.was_unreadable(path):
+        return None
+    return entries
+
+
 def gather_sysctl_persistence(fs, keys, dirs=SYSCTL_D_DIRS):
     """Persisted (boot-time) view of ``keys`` (dotted names).
 
-    Returns a dict with:
+    Files are read line by line and only entries that bear on ``keys`` are kept, so memory stays bounded
+    whatever the files hold. Returns a dict with:
     ``files``: the ordered list of files read (path, resolved, masked_paths);
     ``persisted``: {dotted key: {"value", "file", "line", "resolved_file",
     "ignore_failure", "via"} or None};
     ``persisted_all``: {dotted key: [every assignment in order, explicit or
     glob, with "effective" on the winner]};
-    ``invalid_lines``: lines systemd would skip;
+    ``invalid_lines``: the first MAX_INVALID_LINES_SHOWN lines systemd would skip;
+    ``invalid_line_count``: how many there are in all;
+    ``unreadable_files``: sysctl.d files listed but not readable (their assignments are unknown);
+    ``unknown``: watched keys with no readable assignment while some file was unreadable: their boot value
+    is not known, rather than "not persisted";
     ``sysctl_conf_read``: whether /etc/sysctl.conf is reached via a link;
     ``sysctl_conf_entries``: {dotted key: [{file, line, value}]} found in
     /etc/sysctl.conf (whether read or not).
     """
     files = sysctl_d_files(fs, dirs)
+    wanted = dict((normalize_key(key), key) for key in keys)
     all_entries = []
-    invalid = []
+    invalid = _InvalidLines()
+    unreadable_files = []
     conf_resolved = fs.resolve(SYSCTL_CONF)
     sysctl_conf_read = False
     for item in files:
@@ -194,20 +258,19 @@ def gather_sysctl_persistence(fs, keys, dirs=SYSCTL_D_DIRS):
             continue
         if item["resolved"] == conf_resolved:
             sysctl_conf_read = True
-        text = fs.read_text(item["path"])
-        if text is None:
+        entries = _scan_file(fs, item["path"], wanted, invalid)
+        if entries is None:
+            unreadable_files.append(item["path"])
             continue
-        entries, bad = parse_sysctl_text(text, item["path"])
         for entry in entries:
             if item["resolved"] != item["path"]:
                 entry["resolved_file"] = item["resolved"]
         all_entries.extend(entries)
-        invalid.extend(bad)
 
     options = build_option_table(all_entries)
-    wanted = dict((normalize_key(key), key) for key in keys)
     persisted = {}
     persisted_all = {}
+    unknown = []
     for path_key, dotted in wanted.items():
         winner, how = effective_value(options, path_key)
         history = []
@@ -221,24 +284,27 @@ def gather_sysctl_persistence(fs, keys, dirs=SYSCTL_D_DIRS):
         persisted_all[dotted] = history
         if winner is None or how == "excluded":
             persisted[dotted] = None
+            if unreadable_files:
+                unknown.append(dotted)
         else:
             record = _public(winner)
             record["via"] = how
             persisted[dotted] = record
 
     conf_entries = {}
-    conf_text = fs.read_text(SYSCTL_CONF)
-    if conf_text is not None:
-        entries, _bad = parse_sysctl_text(conf_text, SYSCTL_CONF)
-        for entry in entries:
-            if entry["key"] in wanted:
-                conf_entries.setdefault(wanted[entry["key"]], []).append(
-                    {"file": SYSCTL_CONF, "line": entry["line"], "value": entry["value"]})
+    conf_invalid = _InvalidLines(0)
+    for entry in _scan_file(fs, SYSCTL_CONF, wanted, conf_invalid) or []:
+        if entry["key"] in wanted:
+            conf_entries.setdefault(wanted[entry["key"]], []).append(
+                {"file": SYSCTL_CONF, "line": entry["line"], "value": entry["value"]})
     return {
         "files": [{"path": f["path"], "resolved": f["resolved"], "masked_paths": f["masked_paths"]} for f in files],
         "persisted": persisted,
         "persisted_all": persisted_all,
-        "invalid_lines": invalid,
+        "invalid_lines": invalid.shown,
+        "invalid_line_count": invalid.count,
+        "unreadable_files": unreadable_files,
+        "unknown": unknown,
         "sysctl_conf_read": sysctl_conf_read,
         "sysctl_conf_entries": conf_entries,
     }

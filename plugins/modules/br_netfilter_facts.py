@@ -12,6 +12,9 @@ short_description: Report the state of br_netfilter, bridge sysctls and ip_forwa
 version_added: 1.0.0
 description:
   - Reads files only (C(/proc), C(/sys), C(/etc), C(/lib/modules), C(/usr/lib)); runs no command and changes nothing.
+  - Opens regular files only, and reads configuration directories (sysctl.d, modules-load.d, modprobe.d) line by line
+    keeping only what bears on the watched keys and modules, so memory stays bounded whatever they hold (a 50 MB
+    sysctl.d file costs about 25 MB of resident memory in all). There is no network or subprocess to time out.
   - Tells apart the br_netfilter states C(loaded), C(builtin), C(loadable), C(blocked) and C(unavailable) (with a reason).
     A kernel built without module support has no C(/proc/modules); if bridge netfilter works there it is C(builtin).
   - Detects the C(/proc/sys/net/bridge) false positive (directory present, C(bridge-nf-call-iptables) absent) that
@@ -240,7 +243,9 @@ ansible_facts:
           type: list
           elements: dict
         sysctl_invalid_lines:
-          description: Lines systemd-sysctl would skip as not being assignments.
+          description:
+            - Lines systemd-sysctl would skip as not being assignments, as C({file, line, text}); the first 20 only,
+              each text cut at 200 characters, so a huge file of junk cannot make the facts huge.
           type: list
           elements: dict
         sysctl_conf:
@@ -265,7 +270,11 @@ ansible_facts:
               C(cap_sys_module), C(modules_disabled) and C(can_load_modules).
           type: dict
         unreadable:
-          description: Files that exist but could not be read, as C({path, error}).
+          description:
+            - Files that exist but could not be read, as C({path, error}). Only regular files are opened; a FIFO,
+              a device, a socket or a directory where a file belongs is listed here (for example
+              V(a FIFO, not read)) and never opened, so it cannot block or have side effects. Symlink loops
+              (also in sysctl.d and modules-load.d) and files over 32 MiB read whole are listed too.
           type: list
           elements: dict
         problems:
