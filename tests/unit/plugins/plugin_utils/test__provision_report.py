@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -166,3 +167,25 @@ def test_host_text_is_inert_in_every_format(results):
     markdown = render_markdown(report)
     assert "<script>" not in markdown and "\x1b" not in markdown and "\\|" in markdown
     assert "\x1b" not in render_table(report)
+
+
+SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs", "provision-report.schema.json")
+
+
+def test_report_matches_the_documented_json_schema(results):
+    import jsonschema
+
+    with open(SCHEMA_FILE) as handle:
+        schema = json.load(handle)
+    entries = {"node1": {"profile": "k8s_node", "before": results["bridge_only"], "after": results["healthy"],
+                         "batch": batch(1, "node1"), "restart": {"restart": True, "reasons": ["x"], "done": True},
+                         "health": {"ok": True, "reasons": []}, "reboot": {"ok": True, "mismatches": []}},
+               "node2": {"profile": "docker_host", "before": dict(UNREACHABLE), "after": dict(UNREACHABLE),
+                         "batch": batch(2, "node2"), "error": "Pin: unreachable"},
+               "node3": {"profile": "docker_host", "before": results["healthy"]},
+               "node4": {"profile": "verify_only", "before": None}}
+    report = json.loads(render_json(build(entries, hosts=sorted(entries))))
+    jsonschema.validate(report, schema, cls=jsonschema.Draft202012Validator)
+    report["hosts"][0]["verdict"] = "maybe"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(report, schema, cls=jsonschema.Draft202012Validator)
