@@ -6,7 +6,9 @@
 """Collect the raw material for ``_docker_audit.audit`` from one host. No Ansible import.
 
 The outside world is injected: ``run(argv) -> (rc, stdout, stderr)`` runs a
-command from an argument list (the module passes ``module.run_command``),
+command from an argument list (by default ``_subprocess.run_bounded``: each
+command is killed after COMMAND_TIMEOUT seconds and its output capped; a
+caller passing ``module.run_command`` loses that deadline),
 ``which(name) -> path or None`` finds a binary, ``query_engine(socket)`` asks
 the Docker API, ``gather_br(root)`` returns the br_netfilter facts.
 
@@ -35,7 +37,9 @@ import time
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils import _docker_env as env
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._iptables import parse_iptables_version, parse_table_names, IptablesParseError
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._dpkg_status import dpkg_status_problem
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._subprocess import run_bounded
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 SAVE_BINARIES = {"nf_tables": "iptables-nft-save", "legacy": "iptables-legacy-save"}
@@ -47,6 +51,8 @@ PROC_SELF_STATUS = "/proc/self/status"
 # linux/capability.h: reading rules (iptables-save) needs CAP_NET_ADMIN, root-only files CAP_DAC_READ_SEARCH.
 CAP_DAC_READ_SEARCH = 2
 CAP_NET_ADMIN = 12
+#: Overall deadline of each command (iptables --version, iptables-*-save, rpm -q, dockerd --version), in seconds.
+COMMAND_TIMEOUT = 30
 
 
 def _read_host(path):
@@ -90,6 +96,13 @@ class _Recorder(object):
             rc, out, err = 127, "", str(exc)
         self.commands.append({"argv": list(argv), "rc": rc, "seconds": round(time.time() - started, 4)})
         return rc, out or "", err or ""
+
+
+def bounded_runner(timeout=COMMAND_TIMEOUT):
+    """The default runner: each command killed after ``timeout`` seconds, output capped (``_subprocess``)."""
+    def run(argv):
+        return run_bounded(argv, timeout=timeout, environ_update={"LC_ALL": "C"})
+    return run
 
 
 def query_engine_if_socket(socket_path):
@@ -280,6 +293,10 @@ def _first_existing(fs, paths):
 
 def collect_packages(fs, run, which, allow_rpm=True):
     wanted = env.DOCKER_ENGINE_PACKAGES + env.DOCKER_OTHER_PACKAGES + env.IPTABLES_PACKAGES
+    problem = dpkg_status_problem(fs, env.DPKG_STATUS)
+    if problem:
+        # Not "nothing installed": the database exists and cannot be trusted, so what is installed is unknown.
+        return {"manager": "dpkg", "installed": {}, "error": problem, "unknown": True}
     status = fs.read_text(env.DPKG_STATUS)
     if status is not None:
         return {"manager": "dpkg", "installed": env.parse_dpkg_status(status, wanted), "error": None}
@@ -365,8 +382,10 @@ def collect(root="/", run=None, which=None, query_engine=None, gather_br=None,
     is "/" unless ``run_dockerd_version`` says otherwise: a binary found under a
     fixture root is not the host's.
     """
-    if run is None or which is None:
-        raise ValueError("collect() needs a command runner and a binary finder")
+    if which is None:
+        raise ValueError("collect() needs a binary finder")
+    if run is None:
+        run = bounded_runner()
     fs = RootFS(root)
     recorder = _Recorder(run)
     query = query_engine or query_engine_if_socket

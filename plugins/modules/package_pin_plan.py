@@ -142,6 +142,11 @@ options:
 notes:
   - Every package name and version is checked as a whole string before anything is read or run; a trailing newline,
     a comma or a glob character is an error naming the value.
+  - Each command it runs (C(apt-cache policy), C(rpm -q)) is killed after 60 seconds, and its output is capped at
+    16 MiB; either is an error naming the command.
+  - A package database that cannot be trusted is an error, never "nothing installed". A C(/var/lib/dpkg/status) that
+    is a directory, a FIFO, binary, has CRLF line ends or holds no C(Package:) stanza, and an installed or offered
+    version that does not parse, fail the task with the file or the version named.
   - Notice codes are C(PINNED_VERSION_NOT_AVAILABLE), C(PINNED_PACKAGE_WILL_CHANGE), C(HELD_PACKAGE_WILL_CHANGE),
     C(PINNED_PACKAGE_WOULD_CHANGE), C(HELD_PACKAGE_PIN_DIFFERS), C(PIN_HOLDS_BACK_UPGRADE), C(FORBIDDEN_VERSION_INSTALLED),
     C(KNOWN_BAD_PIN_ALLOWED), C(DOCKER_VERSION_SPELLED_DIFFERENTLY), C(PRESET_NOT_APPLICABLE) and
@@ -237,11 +242,19 @@ notices:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._dpkg_status import dpkg_status_problem
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._pins import (
     PinError,
     plan_from_host,
     validate_from_host,
 )
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._subprocess import run_bounded
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._versions import VersionError
+
+
+#: Overall deadline of each command (apt-cache policy, rpm -q), in seconds; documented in notes.
+COMMAND_TIMEOUT = 60
 
 
 def main():
@@ -274,7 +287,8 @@ def main():
     params = module.params
 
     def run(argv):
-        return module.run_command(argv, environ_update={"LC_ALL": "C", "LANG": "C"})
+        # Not module.run_command: it has no timeout, and a stuck apt-cache or rpm would hold the task for ever.
+        return run_bounded(argv, timeout=COMMAND_TIMEOUT, environ_update={"LC_ALL": "C", "LANG": "C"})
 
     def which(name):
         return module.get_bin_path(name) if params["root"] == "/" else None
@@ -282,9 +296,18 @@ def main():
     try:
         if params["validate_only"]:
             module.exit_json(changed=False, pkg_mgr=validate_from_host(params, root=params["root"], which=which))
+        validate_from_host(params, root=params["root"], which=which)
+        # A corrupt status file parses as "nothing installed"; planning on that would be a confident wrong answer.
+        problem = dpkg_status_problem(RootFS(params["root"]))
+        if problem:
+            module.fail_json(msg="cannot plan pins: %s" % problem)
         plan = plan_from_host(params, root=params["root"], run=run, which=which)
     except PinError as exc:
         module.fail_json(msg=str(exc))
+    except VersionError as exc:
+        # The request's versions were checked above, so this one came from the host.
+        module.fail_json(msg="cannot plan pins: a version read from the host (dpkg status, rpm -q or apt-cache policy) "
+                             "is malformed: %s" % exc)
     for notice in plan["notices"]:
         if notice["severity"] in ("medium", "high"):
             module.warn("%s: %s" % (notice["code"], notice["message"]))

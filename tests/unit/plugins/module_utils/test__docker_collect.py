@@ -193,8 +193,8 @@ def test_rpm_is_queried_only_without_a_dpkg_database(tmp_path):
     assert collect_packages(RootFS(str(tmp_path)), run, host.which, allow_rpm=False)["manager"] is None
 
 
-def test_collect_refuses_to_run_without_a_runner():
-    with pytest.raises(ValueError, match="needs a command runner"):
+def test_collect_refuses_to_run_without_a_binary_finder():
+    with pytest.raises(ValueError, match="needs a binary finder"):
         collect(root="/")
 
 

@@ -85,3 +85,36 @@ def test_validate_only_refuses_what_the_plan_would_refuse(capsys, trixie_root):
                                      "pins": [{"packages": ["iptables\nPackage: *"], "version": "1.8.10-3"}]})
     assert rc == 1
     assert result["msg"].startswith("pins[0]: 'iptables\\nPackage: *' is not a Debian package name")
+
+
+# --- a package database that cannot be trusted: an error naming it, never "nothing installed" -----------------
+
+@pytest.mark.parametrize("status, msg", [
+    (b"Package: iptables\r\nStatus: install ok installed\r\nVersion: 1.8.11-1\r\n",
+     "cannot plan pins: /var/lib/dpkg/status has CRLF line ends"),
+    (b"\x00\x01\x02" * 64, "cannot plan pins: /var/lib/dpkg/status is binary"),
+    ("dir", "cannot plan pins: /var/lib/dpkg/status cannot be read (a directory, not read)"),
+])
+def test_a_corrupt_dpkg_status_fails_naming_the_file(capsys, trixie_root, status, msg):
+    path = os.path.join(trixie_root, "var", "lib", "dpkg", "status")
+    os.unlink(path)
+    if status == "dir":
+        os.mkdir(path)
+    else:
+        with open(path, "wb") as handle:
+            handle.write(status)
+    rc, result = run_module(capsys, {"root": trixie_root, "presets": ["iptables"], "pkg_mgr": "apt"})
+    assert rc == 1
+    assert result["msg"].startswith(msg)
+
+
+@pytest.mark.parametrize("version", ["5:27.!bad", "", "27.5.1:x"])
+def test_a_malformed_installed_version_fails_naming_it(capsys, trixie_root, version):
+    path = os.path.join(trixie_root, "var", "lib", "dpkg", "status")
+    with open(path, "w") as handle:
+        handle.write("Package: docker-ce\nStatus: install ok installed\nVersion: %s\n" % version)
+    rc, result = run_module(capsys, {"root": trixie_root, "presets": ["docker", "iptables"], "pkg_mgr": "apt",
+                                     "docker_version": "27.5.1", "docker_package": "docker-ce"})
+    assert rc == 1, result
+    assert result["msg"].startswith("cannot plan pins: a version read from the host")
+    assert repr(version) in result["msg"] or "empty version string" in result["msg"]
