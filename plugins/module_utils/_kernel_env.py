@@ -24,7 +24,6 @@ Container detection rule (documented in the module and tested):
 
 from __future__ import annotations
 
-import gzip
 import re
 import zlib
 
@@ -56,6 +55,22 @@ def parse_kernel_config(text):
     return config
 
 
+#: Largest unpacked kernel config accepted (a real one is about 300 KB); a gzip bomb stops here.
+MAX_KCONFIG_BYTES = 8 * 1024 * 1024
+
+
+def _gunzip_bounded(data, limit=MAX_KCONFIG_BYTES):
+    """Text of gzip ``data`` unpacked to at most ``limit`` bytes; None when it is not gzip or unpacks larger."""
+    inflater = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error:
+        return None
+    if len(out) > limit or inflater.unconsumed_tail:
+        return None
+    return out.decode("utf-8", "replace")
+
+
 def read_kernel_config(fs, release):
     """Kernel config from /proc/config.gz or /boot/config-<release>.
 
@@ -63,10 +78,11 @@ def read_kernel_config(fs, release):
     """
     data = fs.read_bytes("/proc/config.gz")
     if data is not None:
-        try:
-            return parse_kernel_config(gzip.decompress(data).decode("utf-8", "replace")), "/proc/config.gz"
-        except (OSError, EOFError, zlib.error):
-            pass
+        text = _gunzip_bounded(data)
+        if text is None:
+            fs.note("/proc/config.gz", "not gzip, or more than %d bytes unpacked; not used" % MAX_KCONFIG_BYTES)
+        else:
+            return parse_kernel_config(text), "/proc/config.gz"
     if release:
         path = "/boot/config-%s" % release
         text = fs.read_text(path)

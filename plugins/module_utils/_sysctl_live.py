@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import sysctl_key_problem
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._sysctl_d import normalize_key
@@ -38,11 +39,24 @@ def proc_path(root, key):
     return os.path.join(root, "proc", "sys", normalize_key(key))
 
 
+#: Largest value read back; the longest /proc/sys values (a few CPU masks, ranges) are far shorter.
+MAX_VALUE_BYTES = 65536
+
+
+def _check_regular(path, key):
+    """Refuse anything under the root that is not a regular file: opening a FIFO blocks, a device has effects."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise SysctlLiveError("cannot use %s: %s is not a regular file" % (key, path))
+
+
 def read_value(root, key):
     """Current value as whitespace-normalised text, or None when the key does not exist."""
+    path = proc_path(root, key)
     try:
-        with open(proc_path(root, key)) as handle:
-            return _words(handle.read())
+        _check_regular(path, key)
+        with open(path, "rb") as handle:
+            return _words(handle.read(MAX_VALUE_BYTES).decode("utf-8", "replace"))
     except (IOError, OSError) as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             return None

@@ -127,3 +127,27 @@ def test_parsers_on_captured_text():
     with gzip.open(os.path.join(FIXTURES, "host-6.18-builtin-nomodules", "proc", "config.gz"), "rt") as handle:
         config = parse_kernel_config(handle.read())
     assert (config["CONFIG_MODULES"], config["CONFIG_BRIDGE_NETFILTER"]) == ("n", "y")
+
+
+def test_a_gzip_bomb_at_proc_config_gz_is_not_unpacked(tmp_path):
+    import zlib
+    from ansible_collections.nodeprep.netfilter.plugins.module_utils._kernel_env import read_kernel_config
+    from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
+    (tmp_path / "proc").mkdir()
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = packer.compress(b"CONFIG_BRIDGE_NETFILTER=y\n" + b"\x00" * (64 * 1024 * 1024)) + packer.flush()
+    assert len(bomb) < 200 * 1024
+    (tmp_path / "proc" / "config.gz").write_bytes(bomb)
+    fs = RootFS(str(tmp_path))
+    assert read_kernel_config(fs, None) == (None, None)
+    assert fs.unreadable[0]["path"] == "/proc/config.gz"
+    assert "more than 8388608 bytes unpacked" in fs.unreadable[0]["error"]
+
+
+def test_a_real_size_proc_config_gz_is_read(tmp_path):
+    import gzip as gzip_module
+    from ansible_collections.nodeprep.netfilter.plugins.module_utils._kernel_env import read_kernel_config
+    from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "config.gz").write_bytes(gzip_module.compress(b"CONFIG_BRIDGE_NETFILTER=m\n" * 10000))
+    assert read_kernel_config(RootFS(str(tmp_path)), None) == ({"CONFIG_BRIDGE_NETFILTER": "m"}, "/proc/config.gz")

@@ -123,3 +123,11 @@ def test_bad_values_are_rejected(proc, values, message):
         apply_live(values, root=root)
     assert message in str(excinfo.value)
     assert read_value(root, "net.ipv4.ip_forward") == "0"
+
+
+def test_a_fifo_where_a_key_belongs_is_refused_not_opened(tmp_path):
+    path = tmp_path / "proc" / "sys" / "net" / "ipv4"
+    path.mkdir(parents=True)
+    os.mkfifo(str(path / "ip_forward"))  # opening it would block for ever
+    with pytest.raises(SysctlLiveError, match="is not a regular file"):
+        apply_live({"net.ipv4.ip_forward": 1}, root=str(tmp_path))
