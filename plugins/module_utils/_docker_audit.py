@@ -59,8 +59,6 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._known_issues i
 )
 
 _DOCKERD_VERSION_RE = re.compile(r"Docker version\s+v?(\S+?),")
-BR_ACTIVE_STATES = ("loaded", "builtin")
-BR_UNAVAILABLE_STATES = ("unavailable", "blocked")
 
 
 def severity_rank(severity):
@@ -94,7 +92,9 @@ def build_context(collected):
     _iptables_ctx(collected, ctx)
     _br_ctx(collected, ctx)
     _settings_ctx(collected, ctx)
+    _need_ctx(collected, ctx)
     _expectations_ctx(collected, ctx)
+    ctx["start_blocker"] = _start_blocker(ctx)
     return ctx
 
 
@@ -197,36 +197,18 @@ def _iptables_ctx(collected, ctx):
 def _br_ctx(collected, ctx):
     facts = collected.get("br_netfilter")
     if not isinstance(facts, dict) or "state" not in facts:
-        ctx["br"] = {"known": False, "state": None, "active": None, "unavailable": None,
+        ctx["br"] = {"known": False, "state": None,
                      "error": collected.get("br_netfilter_error") or "br_netfilter facts not gathered"}
         return
-    state = facts.get("state")
-    key_present = facts.get("bridge_nf_call_iptables_present")
-    ctx["br"] = {
-        "known": True,
-        "state": state,
-        "active": state in BR_ACTIVE_STATES and key_present is not False,
-        "unavailable": state in BR_UNAVAILABLE_STATES,
-        "false_positive_dir": bool(facts.get("false_positive_bridge_dir")),
-        "error": None,
-    }
+    ctx["br"] = {"known": True, "state": facts.get("state"), "error": None}
 
 
 def _settings_ctx(collected, ctx):
     docker = collected.get("docker") or {}
     daemon_json = docker.get("daemon_json") or {}
-    explicit = dict(daemon_json.get("explicit") or {})
     systemd = docker.get("systemd") or {}
     flags = env.parse_dockerd_flags(systemd.get("exec_start"))
-    settings = {}
-    sources = {}
-    for key, meta in env.DAEMON_SETTINGS.items():
-        if key in flags and isinstance(flags[key], (bool, str)):
-            settings[key], sources[key] = flags[key], "ExecStart flag in %s" % systemd.get("unit")
-        elif key in explicit:
-            settings[key], sources[key] = explicit[key], daemon_json.get("path", env.DAEMON_JSON)
-        else:
-            settings[key], sources[key] = meta["default"], "default"
+    settings, sources = env.effective_settings(daemon_json, flags, systemd.get("unit"))
     info = ctx["docker"]["info"]
     if info and info.get("firewall_backend"):
         settings["firewall-backend"] = info["firewall_backend"]
@@ -240,15 +222,51 @@ def _settings_ctx(collected, ctx):
     ctx["env_sources"] = systemd.get("environment_sources") or {}
     ctx["ignore_env"] = environment.get(env.IGNORE_BR_NETFILTER_ENV)
 
+
+def _need_ctx(collected, ctx):
+    """``_br_netfilter_need.br_netfilter_need`` for this host: the decision the role makes too.
+
+    Imported only when a Docker version is known (``_versions`` is loaded then anyway).
+    """
+    ctx["need"] = None
+    ctx["needed_by"] = []
+    ctx["hatch_mode"] = None
+    source = ctx["env_sources"].get(env.IGNORE_BR_NETFILTER_ENV)
+    if source:
+        first_lines = ((collected.get("docker") or {}).get("systemd") or {}).get("dropin_first_lines") or {}
+        path = source.rsplit(":", 1)[0] if ":" in source else source
+        if path in first_lines:
+            from ansible_collections.nodeprep.netfilter.plugins.module_utils._br_netfilter_need import dropin_mode
+            ctx["hatch_mode"] = dropin_mode(first_lines[path])
     version = ctx["docker"]["version"]
-    needed_by = []
-    if settings.get("iptables") is not False or settings.get("ip6tables"):
-        if settings.get("icc") is False:
-            needed_by.append("icc=false")
-        # Before 27.3 a failed br_netfilter load was only logged for userland-proxy=false.
-        if settings.get("userland-proxy") is False and (version is None or _ge(version, "27.3.0")):
-            needed_by.append("userland-proxy=false")
-    ctx["needed_by"] = needed_by
+    if version is None:
+        return
+    from ansible_collections.nodeprep.netfilter.plugins.module_utils import _br_netfilter_need as need
+    engine = ((collected.get("docker") or {}).get("engine") or {})
+    networks = None
+    if ctx["docker"]["engine_running"] and engine.get("networks") is not None:
+        networks = env.parse_networks(engine.get("networks"))
+    facts = collected.get("br_netfilter") if ctx["br"]["known"] else None
+    try:
+        ctx["need"] = need.br_netfilter_need(version, ctx["settings"], facts, networks, ctx["ignore_env"])
+    except need.NeedError as exc:
+        ctx["skipped"].append("br_netfilter decision: %s" % exc)
+        return
+    ctx["needed_by"] = ctx["need"]["needed_by"]
+
+
+def _start_blocker(ctx):
+    """Why dockerd cannot start with this configuration (None: no known reason)."""
+    if ctx["daemon_json"].get("error"):
+        return "DAEMON_JSON_INVALID"
+    explicit = ctx["daemon_json"].get("explicit") or {}
+    if any(key in explicit for key in ctx["flags"]):
+        return "DOCKERD_FLAG_CONFLICT"
+    need = ctx.get("need")
+    if need and need["effective"] == "fails" and need["failure"] == "start":
+        return "DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE" if not need["escape_hatch_allowed"] \
+            else "DOCKER_BR_NETFILTER_REQUIRED"
+    return None
 
 
 def _expectations_ctx(collected, ctx):
@@ -382,6 +400,8 @@ def _rules_checkable(ctx):
         return "dockerd uses the %s firewall backend" % backend
     if ctx["docker"]["rootless_engine"]:
         return "the engine on the audited socket is rootless"
+    if not ctx["docker"]["engine_running"] and ctx.get("start_blocker"):
+        return "dockerd cannot start (%s); the rules a failed start left behind are not audited" % ctx["start_blocker"]
     ipts = ctx["iptables"]
     if not ipts["binary"] and not ipts["parsed"]:
         return "no iptables binary"
@@ -515,6 +535,8 @@ def summarize(ctx, findings):
         "ignore_br_netfilter_error": ctx["ignore_env"],
         "br_netfilter_state": ctx["br"]["state"],
         "br_netfilter_needed_by": ctx["needed_by"],
+        "br_netfilter_escape_hatch": ctx["need"]["escape_hatch"] if ctx.get("need") else None,
+        "br_netfilter_escape_hatch_mode": ctx["hatch_mode"],
         "iptables_binary": ipts["binary"],
         "iptables_version": ipts["version"],
         "iptables_backend": ipts["backend"],

@@ -102,17 +102,40 @@ def _cond_dockerd_flag_conflict(ctx):
     return evidence
 
 
+def _what_fails(need):
+    if need["failure"] == "start":
+        return "dockerd fails to start"
+    names = [item["network"] for item in need["needs"] if item["outcome"] == "fails" and item["network"]]
+    return "'docker network create' (and the restore at start) fails for %s" % ", ".join(names)
+
+
 def _br_evidence(ctx):
+    need = ctx["need"]
     return {
-        "version": ctx["docker"]["version"],
-        "needed_by": " and ".join(ctx["needed_by"]),
+        "version": need["docker_version"],
+        "needed_by": " and ".join(item["setting"] for item in need["needs"] if item["outcome"] == "fails"),
         "br_state": ctx["br"]["state"],
+        "why": need["why"],
+        "what_fails": _what_fails(need),
+        "behaviour": need["behaviour"],
+        "source_lines": need["source"],
+        "escape_hatch": need["escape_hatch"],
         "ignore_env": ctx["ignore_env"],
     }
 
 
-def _cond_br_needed_unavailable(ctx):
-    if not ctx["needed_by"] or not ctx["br"]["known"] or not ctx["br"]["unavailable"]:
+def _failing(ctx):
+    need = ctx.get("need")
+    return bool(need) and need["outcome"] == "fails"
+
+
+def _dir_branch(need):
+    return any(item.get("branch") == "27.3 directory check" for item in need["needs"] if item["outcome"] == "fails")
+
+
+def _cond_br_fails_no_escape(ctx):
+    """Fails and no escape hatch (< 27.5.1); the 27.3 directory branch is DOCKER_27_3_BR_NETFILTER_DETECTION's."""
+    if not _failing(ctx) or ctx["need"]["escape_hatch"] != "impossible" or _dir_branch(ctx["need"]):
         return []
     evidence = _br_evidence(ctx)
     evidence["env_note"] = ""
@@ -121,45 +144,66 @@ def _cond_br_needed_unavailable(ctx):
     return [evidence]
 
 
-def _cond_br_needed_unavailable_not_ignored(ctx):
-    if ctx["ignore_env"] == "1":
+def _cond_br_fails_not_ignored(ctx):
+    if not _failing(ctx) or ctx["need"]["effective"] != "fails" or ctx["need"]["escape_hatch"] != "needed":
         return []
-    return _cond_br_needed_unavailable(ctx)
+    return [_br_evidence(ctx)]
 
 
-def _cond_br_needed_unavailable_ignored(ctx):
-    if ctx["ignore_env"] != "1":
+def _cond_br_fails_ignored(ctx):
+    if not _failing(ctx) or ctx["need"]["effective"] != "isolation_lost":
         return []
-    found = _cond_br_needed_unavailable(ctx)
-    for evidence in found:
-        evidence["source"] = ctx["env_sources"].get(env.IGNORE_BR_NETFILTER_ENV)
-    return found
+    evidence = _br_evidence(ctx)
+    evidence["source"] = ctx["env_sources"].get(env.IGNORE_BR_NETFILTER_ENV)
+    return [evidence]
+
+
+def _not_needed_why(ctx):
+    need = ctx["need"]
+    if need is None:
+        return None
+    if need["escape_hatch"] in ("needed", "impossible", "unknown"):
+        return None  # needed (or reported as needed), or undecidable
+    if not need["needs"]:
+        return "nothing needs br_netfilter: icc and userland-proxy are at their defaults%s" % (
+            " and no network has enable_icc=false" if need["networks_known"] else "")
+    if need["outcome"] == "degraded":
+        return "dockerd does not fail without br_netfilter for %s" % " and ".join(need["needed_by"])
+    return need["needs"][0]["why"]
 
 
 def _cond_ignore_env_set_not_needed(ctx):
-    if ctx["ignore_env"] is None:
+    if ctx["ignore_env"] is None or (ctx["ignore_env"] == "1" and ctx["hatch_mode"] == "always"):
         return []
-    version = ctx["docker"]["version"]
-    if ctx["ignore_env"] == "1" and ctx["needed_by"] and ctx["br"]["known"] and ctx["br"]["unavailable"] \
-            and (version is None or _ge(version, "27.5.1")):
-        return []  # reported as DOCKER_BR_NETFILTER_ERROR_IGNORED
-    if ctx["needed_by"] and ctx["br"]["known"] and ctx["br"]["unavailable"]:
-        return []  # reported as DOCKER_BR_NETFILTER_REQUIRED(_NO_ESCAPE)
-    if not ctx["needed_by"]:
-        why = "icc and userland-proxy are at their defaults"
-    elif ctx["br"]["known"]:
-        why = "br_netfilter is %s" % ctx["br"]["state"]
-    else:
-        why = "br_netfilter state unknown"
+    why = _not_needed_why(ctx)
+    if why is None:
+        return []
     return [{"value": ctx["ignore_env"], "source": ctx["env_sources"].get(env.IGNORE_BR_NETFILTER_ENV), "why": why}]
 
 
-def _cond_br_needed_inactive(ctx):
-    if not ctx["needed_by"] or not ctx["br"]["known"] or ctx["br"]["active"]:
+def _cond_ignore_env_deliberate(ctx):
+    if ctx["ignore_env"] != "1" or ctx["hatch_mode"] != "always":
         return []
-    evidence = _br_evidence(ctx)
-    evidence["false_positive_dir"] = ctx["br"]["false_positive_dir"]
-    return [evidence]
+    why = _not_needed_why(ctx)
+    if why is None:
+        return []
+    return [{"source": ctx["env_sources"].get(env.IGNORE_BR_NETFILTER_ENV), "why": why}]
+
+
+def _cond_docker_27_3_dir_check(ctx):
+    """27.3.x stats /proc/sys/net/bridge, not the key: with the directory there it skips modprobe and fails."""
+    if not _failing(ctx) or not _dir_branch(ctx["need"]):
+        return []
+    return [_br_evidence(ctx)]
+
+
+def _cond_userland_proxy_without_br(ctx):
+    need = ctx.get("need")
+    if not need:
+        return []
+    found = [item for item in need["needs"] if item["outcome"] == "degraded"]
+    return [{"version": need["docker_version"], "why": item["why"], "br_state": ctx["br"]["state"],
+             "behaviour": need["behaviour"]} for item in found]
 
 
 def _cond_rootless_slirp4netns(ctx):
@@ -315,7 +359,7 @@ def _dnat_rules(parsed):
     return found
 
 
-def _cond_docker_dnat_missing(ctx):
+def _dnat_missing(ctx):
     if _rules_checkable(ctx) is not None:
         return []
     dnats = _dnat_rules(_active(ctx))
@@ -344,6 +388,20 @@ def _cond_docker_dnat_missing(ctx):
     return evidence
 
 
+def _cond_docker_dnat_missing_unproxied(ctx):
+    """With userland-proxy=false only the DNAT rule forwards a published port."""
+    if ctx["settings"].get("userland-proxy") is not False:
+        return []
+    return _dnat_missing(ctx)
+
+
+def _cond_docker_dnat_missing_proxied(ctx):
+    """With userland-proxy on, docker-proxy listens on the host port and still answers without the DNAT rule."""
+    if ctx["settings"].get("userland-proxy") is False:
+        return []
+    return _dnat_missing(ctx)
+
+
 DOCKER_CONDITIONS = {
     "docker_version_unknown": _cond_docker_version_unknown,
     "docker_engine_not_running": _cond_docker_engine_not_running,
@@ -353,11 +411,13 @@ DOCKER_CONDITIONS = {
     "iptables_not_found": _cond_iptables_not_found,
     "daemon_json_invalid": _cond_daemon_json_invalid,
     "dockerd_flag_conflict": _cond_dockerd_flag_conflict,
-    "br_netfilter_needed_and_unavailable": _cond_br_needed_unavailable,
-    "br_netfilter_needed_unavailable_not_ignored": _cond_br_needed_unavailable_not_ignored,
-    "br_netfilter_needed_unavailable_ignored": _cond_br_needed_unavailable_ignored,
+    "br_netfilter_fails_no_escape": _cond_br_fails_no_escape,
+    "br_netfilter_fails_not_ignored": _cond_br_fails_not_ignored,
+    "br_netfilter_fails_ignored": _cond_br_fails_ignored,
     "ignore_br_netfilter_env_set_not_needed": _cond_ignore_env_set_not_needed,
-    "br_netfilter_needed_and_inactive": _cond_br_needed_inactive,
+    "ignore_br_netfilter_env_deliberate": _cond_ignore_env_deliberate,
+    "docker_27_3_bridge_dir_check_fails": _cond_docker_27_3_dir_check,
+    "userland_proxy_without_br_netfilter": _cond_userland_proxy_without_br,
     "rootless_slirp4netns_port_driver": _cond_rootless_slirp4netns,
     "docker_uses_iptables": _cond_docker_uses_iptables,
     "docker_rules_absent": _cond_docker_rules_absent,
@@ -366,5 +426,6 @@ DOCKER_CONDITIONS = {
     "docker_jump_missing": _cond_docker_jump_missing,
     "docker_user_not_first": _cond_docker_user_not_first,
     "docker_masquerade_missing": _cond_docker_masquerade_missing,
-    "docker_dnat_missing": _cond_docker_dnat_missing,
+    "docker_dnat_missing_unproxied": _cond_docker_dnat_missing_unproxied,
+    "docker_dnat_missing_proxied": _cond_docker_dnat_missing_proxied,
 }

@@ -213,12 +213,14 @@ def _unit_candidates(fs, name, dirs):
 def read_systemd_unit(fs, name="docker.service", dirs=SYSTEM_UNIT_DIRS):
     """The effective [Service] environment and ExecStart of a unit.
 
-    Returns ``{"unit", "masked", "dropins", "environment", "environment_sources",
-    "environment_files", "exec_start", "files"}``; ``unit`` is None when no
-    unit file exists in ``dirs``.
+    Returns ``{"unit", "masked", "dropins", "dropin_first_lines", "environment",
+    "environment_sources", "environment_files", "exec_start"}``; ``unit`` is None
+    when no unit file exists in ``dirs``. ``dropin_first_lines`` maps each drop-in
+    whose first line is a comment to that line (how the audit recognises the drop-in
+    of the docker_br_netfilter_compat role and its mode).
     """
     result = {
-        "unit": None, "masked": False, "dropins": [], "environment": {},
+        "unit": None, "masked": False, "dropins": [], "dropin_first_lines": {}, "environment": {},
         "environment_sources": {}, "environment_files": [], "exec_start": None,
     }
     unit = _unit_candidates(fs, name, dirs)
@@ -237,7 +239,11 @@ def read_systemd_unit(fs, name="docker.service", dirs=SYSTEM_UNIT_DIRS):
     env_files = []
     exec_start = None
     for path in [unit] + result["dropins"]:
-        for section, key, value, number in parse_unit(fs.read_text(path)):
+        text = fs.read_text(path)
+        first = (text or "").split("\n", 1)[0]
+        if path != unit and first.startswith("#"):
+            result["dropin_first_lines"][path] = first
+        for section, key, value, number in parse_unit(text):
             if section != "Service":
                 continue
             where = "%s:%d" % (path, number)
@@ -312,6 +318,25 @@ def parse_dockerd_flags(exec_start):
 
 
 # --- rootless ------------------------------------------------------------
+
+def effective_settings(daemon_json, flags, unit=None):
+    """dockerd's effective settings: ExecStart flags over daemon.json over defaults.
+
+    ``daemon_json`` as ``read_daemon_json`` returns it, ``flags`` as ``parse_dockerd_flags``;
+    returns ``(settings, sources)``. The audit and the docker_br_netfilter_compat plan both read it.
+    """
+    explicit = dict((daemon_json or {}).get("explicit") or {})
+    settings = {}
+    sources = {}
+    for key, meta in DAEMON_SETTINGS.items():
+        if key in flags and isinstance(flags[key], (bool, str)):
+            settings[key], sources[key] = flags[key], "ExecStart flag in %s" % unit
+        elif key in explicit:
+            settings[key], sources[key] = explicit[key], (daemon_json or {}).get("path", DAEMON_JSON)
+        else:
+            settings[key], sources[key] = meta["default"], "default"
+    return settings, sources
+
 
 def parse_passwd(text):
     """``[{"user", "uid", "home"}]`` from /etc/passwd text."""
@@ -416,6 +441,7 @@ def parse_networks(data):
             "masquerade": options.get("com.docker.network.bridge.enable_ip_masquerade", "true") != "false",
             "gateway_mode_ipv4": options.get("com.docker.network.bridge.gateway_mode_ipv4", "nat"),
             "icc": options.get("com.docker.network.bridge.enable_icc", "true") != "false",
+            "default_bridge": options.get("com.docker.network.bridge.default_bridge") == "true",
         })
     return networks
 

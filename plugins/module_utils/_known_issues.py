@@ -31,6 +31,7 @@ from __future__ import annotations
 SEVERITIES = ("info", "low", "medium", "high")
 
 MOBY = "https://github.com/moby/moby/"
+MOBY_BLOB = MOBY + "blob/"
 
 KNOWN_ISSUES = [
     # --- status: what could be audited -----------------------------------
@@ -171,11 +172,10 @@ KNOWN_ISSUES = [
         "kind": "config",
         "component": "docker",
         "versions": {"before": "27.5.1"},
-        "condition": "br_netfilter_needed_and_unavailable",
+        "condition": "br_netfilter_fails_no_escape",
         "severity": "high",
-        "message": "Docker {version} with {needed_by} needs br_netfilter, which is {br_state}; dockerd (or "
-                   "'docker network create') fails, and this version has no DOCKER_IGNORE_BR_NETFILTER_ERROR "
-                   "escape hatch{env_note}.",
+        "message": "Docker {version} with {needed_by} needs br_netfilter, and {why}: {what_fails}, and this "
+                   "version has no DOCKER_IGNORE_BR_NETFILTER_ERROR escape hatch{env_note}.",
         "remediation": "Make br_netfilter available and load it (remove the modprobe.d block), or upgrade "
                        "Docker to >= 27.5.1, or set icc/userland-proxy back to their defaults.",
         "reference": [MOBY + "pull/49306", MOBY + "issues/49240"],
@@ -185,12 +185,13 @@ KNOWN_ISSUES = [
         "kind": "config",
         "component": "docker",
         "versions": {"min": "27.5.1"},
-        "condition": "br_netfilter_needed_unavailable_not_ignored",
+        "condition": "br_netfilter_fails_not_ignored",
         "severity": "high",
-        "message": "Docker {version} with {needed_by} needs br_netfilter, which is {br_state}; dockerd fails "
-                   "with 'cannot restrict inter-container communication or run without the userland proxy'.",
+        "message": "Docker {version} with {needed_by} needs br_netfilter, and {why}: {what_fails} with "
+                   "'cannot restrict inter-container communication or run without the userland proxy'.",
         "remediation": "Make br_netfilter available and load it; only if that is impossible set "
-                       "DOCKER_IGNORE_BR_NETFILTER_ERROR=1 in a docker.service drop-in, accepting lost isolation.",
+                       "DOCKER_IGNORE_BR_NETFILTER_ERROR=1 in a docker.service drop-in (the "
+                       "nodeprep.netfilter.docker_br_netfilter_compat role does), accepting lost isolation.",
         "reference": [MOBY + "pull/49306", MOBY + "issues/49240"],
     },
     {
@@ -198,10 +199,10 @@ KNOWN_ISSUES = [
         "kind": "config",
         "component": "docker",
         "versions": {"min": "27.5.1"},
-        "condition": "br_netfilter_needed_unavailable_ignored",
+        "condition": "br_netfilter_fails_ignored",
         "severity": "medium",
         "message": "DOCKER_IGNORE_BR_NETFILTER_ERROR=1 ({source}) lets Docker {version} start with {needed_by} "
-                   "although br_netfilter is {br_state}: inter-container isolation is NOT enforced, and with "
+                   "although {why}: inter-container isolation is NOT enforced, and with "
                    "userland-proxy=false containers cannot reach published ports of their own network.",
         "remediation": "Make br_netfilter available and remove DOCKER_IGNORE_BR_NETFILTER_ERROR, or accept "
                        "and document the lost isolation.",
@@ -216,8 +217,39 @@ KNOWN_ISSUES = [
         "severity": "low",
         "message": "DOCKER_IGNORE_BR_NETFILTER_ERROR={value} is set ({source}) but is not needed now ({why}); "
                    "if br_netfilter later becomes unavailable, Docker will silently run without isolation.",
-        "remediation": "Remove the variable from docker.service's environment unless the host cannot load br_netfilter.",
+        "remediation": "Remove the variable from docker.service's environment unless the host cannot load br_netfilter "
+                       "(the nodeprep.netfilter.docker_br_netfilter_compat role removes its own drop-in in mode auto, "
+                       "and marks a deliberate one with mode always).",
         "reference": [MOBY + "pull/49306"],
+    },
+    {
+        "code": "DOCKER_IGNORE_BR_NETFILTER_ERROR_DELIBERATE",
+        "kind": "config",
+        "component": None,
+        "versions": None,
+        "condition": "ignore_br_netfilter_env_deliberate",
+        "severity": "info",
+        "message": "DOCKER_IGNORE_BR_NETFILTER_ERROR=1 is set deliberately by docker_br_netfilter_compat (mode "
+                   "always, {source}) and is not needed now ({why}); icc=false networks created later start "
+                   "without isolation wherever br_netfilter cannot be loaded.",
+        "remediation": "Nothing to do if that is intended; set docker_br_netfilter_compat_mode: auto to install "
+                       "the drop-in only where something needs it.",
+        "reference": [MOBY + "pull/49306"],
+    },
+    {
+        "code": "DOCKER_USERLAND_PROXY_BR_NETFILTER_UNCHECKED",
+        "kind": "config",
+        "component": "docker",
+        "versions": {"before": "27.4.0"},
+        "condition": "userland_proxy_without_br_netfilter",
+        "severity": "medium",
+        "message": "{why}. dockerd runs, but with userland-proxy=false a container that connects to a port "
+                   "published by a container of its own network gets its replies from the wrong address.",
+        "remediation": "Load and persist br_netfilter before dockerd starts (the nodeprep.netfilter.br_netfilter "
+                       "role), or upgrade Docker to >= 27.4.0, which checks br_netfilter for userland-proxy=false.",
+        "reference": [MOBY_BLOB + "v27.3.1/libnetwork/drivers/bridge/bridge_linux.go#L882-L884",
+                      MOBY_BLOB + "v26.1.5/libnetwork/drivers/bridge/bridge_linux.go#L424-L430",
+                      MOBY + "pull/48664", MOBY + "pull/48685"],
     },
     # --- version: known bugs of releases ----------------------------------
     {
@@ -225,13 +257,14 @@ KNOWN_ISSUES = [
         "kind": "version",
         "component": "docker",
         "versions": {"exact": ["27.3.0", "27.3.1"]},
-        "condition": "br_netfilter_needed_and_inactive",
+        "condition": "docker_27_3_bridge_dir_check_fails",
         "severity": "high",
-        "message": "Docker {version} decides br_netfilter is loaded when /proc/sys/net/bridge exists; with "
-                   "{needed_by} and br_netfilter {br_state}, it may skip loading it, leaving isolation or "
-                   "hairpin NAT silently broken.",
-        "remediation": "Upgrade Docker to >= 27.4.0, or load and persist br_netfilter before dockerd starts.",
-        "reference": [MOBY + "issues/48948", MOBY + "issues/48664", MOBY + "pull/48960", MOBY + "pull/48966"],
+        "message": "Docker {version} with {needed_by}: {why} ('cannot restrict inter-container communication: "
+                   "ensure that the br_netfilter kernel module is loaded'); {what_fails}.",
+        "remediation": "Upgrade Docker to >= 27.4.0, which checks bridge-nf-call-iptables itself, or load and persist "
+                       "br_netfilter before dockerd starts (the nodeprep.netfilter.br_netfilter role).",
+        "reference": [MOBY_BLOB + "v27.3.1/libnetwork/drivers/bridge/setup_bridgenetfiltering.go#L50-L66",
+                      MOBY + "issues/48948", MOBY + "pull/48960", MOBY + "pull/48966"],
     },
     {
         "code": "DOCKER_28_0_0_ROOTLESS_SLIRP4NETNS",
@@ -347,13 +380,27 @@ KNOWN_ISSUES = [
         "kind": "rules",
         "component": None,
         "versions": None,
-        "condition": "docker_dnat_missing",
+        "condition": "docker_dnat_missing_unproxied",
         "severity": "high",
-        "message": "No DNAT rule for {port_text} ({proto}) to {destination} ({container}): the "
-                   "container is unreachable on that port.",
+        "message": "No DNAT rule for {port_text} ({proto}) to {destination} ({container}): with userland-proxy=false "
+                   "nothing else forwards that port, so the container is unreachable on it.",
         "remediation": "Restart dockerd or the container; if it recurs after reboots check the iptables "
                        "package (Debian 1.8.11-1) and firewall services started after Docker.",
         "reference": [MOBY + "issues/49667"],
+    },
+    {
+        "code": "DOCKER_DNAT_MISSING_PROXIED",
+        "kind": "rules",
+        "component": None,
+        "versions": None,
+        "condition": "docker_dnat_missing_proxied",
+        "severity": "medium",
+        "message": "No DNAT rule for {port_text} ({proto}) to {destination} ({container}): the port still "
+                   "answers through docker-proxy (userland-proxy is on), but the container sees docker-proxy's "
+                   "address instead of the client's, and the port stops answering if docker-proxy exits.",
+        "remediation": "Restart dockerd or the container; if it recurs after reboots check the iptables "
+                       "package (Debian 1.8.11-1) and firewall services started after Docker.",
+        "reference": [MOBY + "issues/49667", "https://docs.docker.com/engine/network/packet-filtering-firewalls/"],
     },
 ]
 

@@ -21,10 +21,19 @@ description:
     DOCKER_IPTABLES_DISABLED, DOCKER_FIREWALL_BACKEND_NFTABLES, IPTABLES_NOT_FOUND, IPTABLES_READ_FAILED,
     DAEMON_JSON_INVALID, DOCKERD_FLAG_CONFLICT, DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE,
     DOCKER_BR_NETFILTER_REQUIRED, DOCKER_BR_NETFILTER_ERROR_IGNORED, DOCKER_IGNORE_BR_NETFILTER_ERROR_SET,
+    DOCKER_IGNORE_BR_NETFILTER_ERROR_DELIBERATE, DOCKER_USERLAND_PROXY_BR_NETFILTER_UNCHECKED,
     DOCKER_27_3_BR_NETFILTER_DETECTION, DOCKER_28_0_0_ROOTLESS_SLIRP4NETNS, IPTABLES_1_8_11_1_DEBIAN,
     DOCKER_RULES_ABSENT, DOCKER_CHAINS_IN_INACTIVE_BACKEND, IPTABLES_RULES_IN_BOTH_BACKENDS, DOCKER_CHAIN_MISSING,
-    DOCKER_JUMP_MISSING, DOCKER_USER_NOT_FIRST, DOCKER_MASQUERADE_MISSING, DOCKER_DNAT_MISSING.
+    DOCKER_JUMP_MISSING, DOCKER_USER_NOT_FIRST, DOCKER_MASQUERADE_MISSING, DOCKER_DNAT_MISSING,
+    DOCKER_DNAT_MISSING_PROXIED.
     Their conditions, severities and references are in C(plugins/module_utils/_known_issues.py)."
+  - The br_netfilter findings come from the same decision the C(nodeprep.netfilter.docker_br_netfilter_compat) role
+    acts on (C(plugins/module_utils/_br_netfilter_need.py)), which models each Docker release's bridge driver per
+    setting; a DOCKER_IGNORE_BR_NETFILTER_ERROR drop-in that role wrote with C(mode=always) is reported as deliberate.
+  - While dockerd cannot start (an invalid daemon.json, a flag given twice, or br_netfilter missing where dockerd needs
+    it) and the engine does not answer, the rules a failed start left behind are not audited; the cause is reported.
+  - With userland-proxy on (the default) a published port whose DNAT rule is gone still answers through docker-proxy, so
+    that is DOCKER_DNAT_MISSING_PROXIED (medium); with userland-proxy=false it is DOCKER_DNAT_MISSING (high)."
 author:
   - nodeprep.netfilter developers (!UNKNOWN)
 extends_documentation_fragment:
@@ -109,7 +118,7 @@ EXAMPLES = r"""
 - name: React to one finding code
   ansible.builtin.debug:
     msg: "Published ports lost their DNAT rules: restart dockerd"
-  when: "'DOCKER_DNAT_MISSING' in docker_audit.summary.codes"
+  when: "'DOCKER_DNAT_MISSING' in docker_audit.summary.codes or 'DOCKER_DNAT_MISSING_PROXIED' in docker_audit.summary.codes"
 
 - name: Audit the rules inside a network namespace
   nodeprep.netfilter.docker_iptables_audit:
@@ -128,7 +137,8 @@ findings:
   sample:
     - code: DOCKER_DNAT_MISSING
       severity: high
-      message: "No DNAT rule for host port 8080 (tcp) to 172.17.0.2:80 (container web): the container is unreachable on that port."
+      message: "No DNAT rule for host port 8080 (tcp) to 172.17.0.2:80 (container web): with userland-proxy=false nothing
+        else forwards that port, so the container is unreachable on it."
       evidence: {"port": 8080, "port_text": "host port 8080", "proto": "tcp", "destination": "172.17.0.2:80",
                  "container": "container web", "expected_from": "engine"}
       remediation: Restart dockerd or the container; ...
@@ -137,7 +147,9 @@ summary:
   description:
     - What was audited. Keys include C(docker_present), C(docker_version), C(docker_version_source),
       C(engine_running), C(settings) (effective icc, userland-proxy, iptables, ...) and C(settings_sources),
-      C(ignore_br_netfilter_error), C(br_netfilter_state), C(br_netfilter_needed_by), C(iptables_version),
+      C(ignore_br_netfilter_error), C(br_netfilter_state), C(br_netfilter_needed_by), C(br_netfilter_escape_hatch)
+      (V(not_needed), V(needed), V(impossible), V(unknown) or V(null)), C(br_netfilter_escape_hatch_mode) (V(auto) or
+      V(always) when the role's drop-in sets the variable), C(iptables_version),
       C(iptables_backend), C(iptables_package_version), C(backends_read), C(docker_chains) (per backend and table),
       C(networks_checked), C(published_ports_checked), C(rule_checks) (V(done) or why skipped), C(counts)
       (per severity), C(highest_severity) and C(codes).

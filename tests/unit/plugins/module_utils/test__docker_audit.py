@@ -20,6 +20,7 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_audit i
     audit,
     failing,
 )
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._br_netfilter_need import dropin_content
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_checks import DOCKER_CONDITIONS
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._known_issues import (
     EXPECTED_CHAINS,
@@ -53,10 +54,24 @@ def info(version):
         return json.load(handle)
 
 
-def br(state, key_present=None):
+def br(state, key_present=None, bridge_dir=None):
     if key_present is None:
         key_present = state in ("loaded", "builtin")
-    return {"state": state, "bridge_nf_call_iptables_present": key_present, "ready": key_present, "problems": []}
+    if bridge_dir is None:
+        bridge_dir = key_present
+    return {"state": state, "bridge_nf_call_iptables_present": key_present, "bridge_sysctl_dir_present": bridge_dir,
+            "ready": key_present, "problems": []}
+
+
+def deliberate(data):
+    """``data`` with DOCKER_IGNORE_BR_NETFILTER_ERROR=1 set by the compat role's drop-in written in mode always."""
+    path = "/etc/systemd/system/docker.service.d/10-br-netfilter.conf"
+    systemd = data["docker"]["systemd"]
+    systemd["environment"]["DOCKER_IGNORE_BR_NETFILTER_ERROR"] = "1"
+    systemd["environment_sources"]["DOCKER_IGNORE_BR_NETFILTER_ERROR"] = path + ":6"
+    systemd["dropins"] = [path]
+    systemd["dropin_first_lines"] = {path: dropin_content("always").splitlines()[0]}
+    return data
 
 
 def collected(nft=None, legacy=None, package=("docker.io", "28.5.2+dfsg4-5"), iptables_pkg="1.8.11-2",
@@ -161,17 +176,39 @@ def test_docker_28_with_icc_false_and_escape_hatch_warns_that_isolation_is_lost(
 def test_docker_26_failed_start_with_icc_false_and_blocked_br_netfilter():
     result = audit(collected(nft=D26_FAILED, package=("docker.io", "26.1.5+dfsg1-9+deb13u1"),
                              daemon={"icc": False}, br_facts=br("blocked")))
-    assert codes(result) == ["DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE", "DOCKER_ENGINE_NOT_RUNNING",
-                             "DOCKER_USER_NOT_FIRST"]
-    # most severe first
-    assert [finding["severity"] for finding in result["findings"]] == ["high", "medium", "info"]
+    # The rules the failed start left behind (DOCKER-USER at rule 5 of FORWARD) are not audited while the cause stands.
+    assert codes(result) == ["DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE", "DOCKER_ENGINE_NOT_RUNNING"]
+    assert [finding["severity"] for finding in result["findings"]] == ["high", "info"]  # most severe first
     no_escape = only(result, "DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE")[0]
-    assert no_escape["severity"] == "high"
-    assert "Docker 26.1.5 with icc=false needs br_netfilter, which is blocked" in no_escape["message"]
-    not_first = only(result, "DOCKER_USER_NOT_FIRST")[0]
-    assert not_first["evidence"]["position"] == 5
-    assert not_first["evidence"]["first_rule"] == "-A FORWARD -j DOCKER-ISOLATION-STAGE-1"
+    assert no_escape["message"] == (
+        "Docker 26.1.5 with icc=false needs br_netfilter, and br_netfilter is blocked: dockerd fails to start, and "
+        "this version has no DOCKER_IGNORE_BR_NETFILTER_ERROR escape hatch.")
+    assert result["summary"]["rule_checks"] == ("skipped: dockerd cannot start (DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE); "
+                                                "the rules a failed start left behind are not audited")
     assert result["summary"]["docker_version_source"] == "package docker.io"
+    assert result["summary"]["br_netfilter_escape_hatch"] == "impossible"
+
+
+def test_left_behind_rules_are_audited_again_once_the_cause_is_gone():
+    # Same rules, br_netfilter now loadable: dockerd can start, so a stale order is worth reporting.
+    result = audit(collected(nft=D26_FAILED, package=("docker.io", "26.1.5+dfsg1-9+deb13u1"),
+                             daemon={"icc": False}, br_facts=br("loadable")))
+    assert codes(result) == ["DOCKER_ENGINE_NOT_RUNNING", "DOCKER_USER_NOT_FIRST"]
+    not_first = only(result, "DOCKER_USER_NOT_FIRST")[0]
+    assert (not_first["evidence"]["position"], not_first["evidence"]["first_rule"]) == (
+        5, "-A FORWARD -j DOCKER-ISOLATION-STAGE-1")
+
+
+@pytest.mark.parametrize("daemon,exec_start,cause", [
+    (None, "/usr/bin/dockerd --icc=false --icc=false", None),
+    ({"iptables": True}, "/usr/bin/dockerd --iptables=true", "DOCKERD_FLAG_CONFLICT"),
+])
+def test_a_configuration_dockerd_refuses_also_stops_the_rule_checks(daemon, exec_start, cause):
+    result = audit(collected(nft=D26_FAILED, package=("docker.io", "26.1.5+dfsg1-9+deb13u1"), daemon=daemon,
+                             exec_start=exec_start, br_facts=br("loaded")))
+    assert ("DOCKER_USER_NOT_FIRST" in codes(result)) is (cause is None)
+    if cause:
+        assert result["summary"]["rule_checks"].startswith("skipped: dockerd cannot start (%s)" % cause)
 
 
 # --- derived (broken) variants ---------------------------------------------------
@@ -204,7 +241,7 @@ def test_removed_dnat_of_a_published_port_is_reported_from_the_filter_rules(name
     package = ("docker.io", "28.5.2+dfsg4-5" if version == "28.5.2" else "26.1.5+dfsg1-9+deb13u1")
     result = audit(collected(nft=name, package=package, daemon={"icc": False}, br_facts=br("loaded"),
                              engine=running_engine(version)))
-    assert codes(result) == ["DOCKER_DNAT_MISSING"]
+    assert codes(result) == ["DOCKER_DNAT_MISSING_PROXIED"]
     evidence = result["findings"][0]["evidence"]
     assert evidence["destination"] == "172.17.0.2:80"
     assert evidence["proto"] == "tcp"
@@ -225,11 +262,29 @@ def test_removed_dnat_is_reported_with_the_container_and_host_port_when_the_engi
     assert healthy["summary"]["published_ports_checked"] == 1  # the IPv6 binding belongs to ip6tables
     broken = audit(collected(nft="derived-docker-28.5.2-trixie.dump3-dnat-8080-removed", daemon={"icc": False},
                              br_facts=br("loaded"), engine=running_engine("28.5.2", containers=containers)))
-    assert codes(broken) == ["DOCKER_DNAT_MISSING"]
+    assert codes(broken) == ["DOCKER_DNAT_MISSING_PROXIED"]
     finding = broken["findings"][0]
     assert finding["evidence"]["container"] == "container web"
     assert finding["evidence"]["port"] == 8080
-    assert finding["message"].startswith("No DNAT rule for host port 8080 (tcp) to 172.17.0.2:80 (container web)")
+    assert finding["severity"] == "medium"
+    assert finding["message"] == (
+        "No DNAT rule for host port 8080 (tcp) to 172.17.0.2:80 (container web): the port still answers through "
+        "docker-proxy (userland-proxy is on), but the container sees docker-proxy's address instead of the client's, "
+        "and the port stops answering if docker-proxy exits.")
+
+
+def test_without_the_userland_proxy_a_missing_dnat_makes_the_port_unreachable():
+    containers = [{"Names": ["/web"], "Ports": [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}],
+                   "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}}}]
+    result = audit(collected(nft="derived-docker-28.5.2-trixie.dump3-dnat-8080-removed",
+                             daemon={"icc": False, "userland-proxy": False}, br_facts=br("loaded"),
+                             engine=running_engine("28.5.2", containers=containers)))
+    assert codes(result) == ["DOCKER_DNAT_MISSING"]
+    finding = result["findings"][0]
+    assert finding["severity"] == "high"
+    assert finding["message"] == (
+        "No DNAT rule for host port 8080 (tcp) to 172.17.0.2:80 (container web): with userland-proxy=false nothing "
+        "else forwards that port, so the container is unreachable on it.")
 
 
 def test_stale_dnat_to_an_old_container_address_does_not_count():
@@ -238,7 +293,7 @@ def test_stale_dnat_to_an_old_container_address_does_not_count():
                    "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.3"}}}}]
     result = audit(collected(nft=D28_PUBLISH, daemon={"icc": False}, br_facts=br("loaded"),
                              engine=running_engine("28.5.2", containers=containers)))
-    assert codes(result) == ["DOCKER_DNAT_MISSING"]
+    assert codes(result) == ["DOCKER_DNAT_MISSING_PROXIED"]
     assert result["findings"][0]["evidence"]["destination"] == "172.17.0.3:80"
 
 
@@ -247,7 +302,7 @@ def test_dnat_for_another_protocol_does_not_count():
                    "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}}}]
     result = audit(collected(nft=D28_PUBLISH, daemon={"icc": False}, br_facts=br("loaded"),
                              engine=running_engine("28.5.2", containers=containers)))
-    assert codes(result) == ["DOCKER_DNAT_MISSING"]
+    assert codes(result) == ["DOCKER_DNAT_MISSING_PROXIED"]
     assert result["findings"][0]["evidence"]["proto"] == "udp"
 
 
@@ -351,14 +406,23 @@ def test_unknown_docker_version_checks_only_version_independent_chains():
 
 # --- known issues by version -----------------------------------------------------
 
+BRIDGE_DIR_ONLY = {"key_present": False, "bridge_dir": True}  # /proc/sys/net/bridge without bridge-nf-call-iptables
+
+
 @pytest.mark.parametrize("version,daemon,state,environment,expected", [
-    ("27.3.1", {"icc": False}, "loadable", None, ["DOCKER_27_3_BR_NETFILTER_DETECTION"]),
-    ("27.3.0", {"userland-proxy": False}, "loadable", None, ["DOCKER_27_3_BR_NETFILTER_DETECTION"]),
+    # 27.3: icc=false loads br_netfilter itself when /proc/sys/net/bridge is absent ...
+    ("27.3.1", {"icc": False}, "loadable", None, []),
+    # ... and fails when only the directory exists (setup_bridgenetfiltering.go#L50-L66)
+    ("27.3.1", {"icc": False}, ("loadable", BRIDGE_DIR_ONLY), None, ["DOCKER_27_3_BR_NETFILTER_DETECTION"]),
+    ("27.3.0", {"icc": False}, ("loadable", BRIDGE_DIR_ONLY), None, ["DOCKER_27_3_BR_NETFILTER_DETECTION"]),
+    # 27.3: userland-proxy=false is not checked, and nothing loads br_netfilter for it
+    ("27.3.0", {"userland-proxy": False}, "loadable", None, ["DOCKER_USERLAND_PROXY_BR_NETFILTER_UNCHECKED"]),
+    ("27.3.1", {"userland-proxy": False}, "loaded", None, []),
     ("27.3.1", None, "loadable", None, []),
     ("27.4.0", {"icc": False}, "loadable", None, []),
+    ("27.4.0", {"icc": False}, ("loadable", BRIDGE_DIR_ONLY), None, []),  # 27.4 stats the key itself
     ("27.3.1", {"icc": False}, "loaded", None, []),
-    ("27.3.1", {"icc": False}, "blocked", None,
-     ["DOCKER_27_3_BR_NETFILTER_DETECTION", "DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE"]),
+    ("27.3.1", {"icc": False}, "blocked", None, ["DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE"]),
     ("27.5.0", {"icc": False}, "blocked", {"DOCKER_IGNORE_BR_NETFILTER_ERROR": "1"},
      ["DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE"]),
     ("27.5.1", {"icc": False}, "blocked", {"DOCKER_IGNORE_BR_NETFILTER_ERROR": "1"},
@@ -366,13 +430,19 @@ def test_unknown_docker_version_checks_only_version_independent_chains():
     ("27.5.1", {"userland-proxy": False}, "unavailable", None, ["DOCKER_BR_NETFILTER_REQUIRED"]),
     ("28.5.2", {"icc": False}, "blocked", {"DOCKER_IGNORE_BR_NETFILTER_ERROR": "true"},
      ["DOCKER_BR_NETFILTER_REQUIRED"]),  # only "1" is the documented value
-    ("26.1.5", {"userland-proxy": False}, "blocked", None, []),  # before 27.3 only icc=false needs it
+    # before 27.3 userland-proxy=false is not checked: dockerd starts, hairpin NAT is broken
+    ("26.1.5", {"userland-proxy": False}, "blocked", None, ["DOCKER_USERLAND_PROXY_BR_NETFILTER_UNCHECKED"]),
+    ("26.1.5", {"userland-proxy": False}, "loadable", None, []),  # loaded at start
+    ("26.1.5", None, "blocked", None, []),  # default settings: nothing needs br_netfilter
+    ("26.1.5", {"icc": False}, ("loadable", BRIDGE_DIR_ONLY), None, ["DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE"]),
     ("26.1.5", {"icc": False, "iptables": False}, "blocked", None, ["DOCKER_IPTABLES_DISABLED"]),
     ("28.5.2", None, "builtin", {"DOCKER_IGNORE_BR_NETFILTER_ERROR": "1"}, ["DOCKER_IGNORE_BR_NETFILTER_ERROR_SET"]),
+    ("28.5.2", None, "blocked", {"DOCKER_IGNORE_BR_NETFILTER_ERROR": "1"}, ["DOCKER_IGNORE_BR_NETFILTER_ERROR_SET"]),
 ])
 def test_br_netfilter_rules_by_docker_version(version, daemon, state, environment, expected):
+    facts = br(state[0], **state[1]) if isinstance(state, tuple) else br(state)
     result = audit(collected(nft="", package=("docker-ce", "5:%s-1~debian.12~bookworm" % version), daemon=daemon,
-                             environment=environment, br_facts=br(state)))
+                             environment=environment, br_facts=facts))
     found = sorted(set(codes(result)) - {"DOCKER_ENGINE_NOT_RUNNING"})
     assert found == sorted(expected)
 
@@ -542,8 +612,12 @@ SCENARIOS = {
     "DOCKER_BR_NETFILTER_ERROR_IGNORED": lambda: collected(nft="", daemon={"icc": False}, br_facts=br("blocked"),
                                                            environment={"DOCKER_IGNORE_BR_NETFILTER_ERROR": "1"}),
     "DOCKER_IGNORE_BR_NETFILTER_ERROR_SET": lambda: collected(nft="", environment={"DOCKER_IGNORE_BR_NETFILTER_ERROR": "1"}),
+    "DOCKER_IGNORE_BR_NETFILTER_ERROR_DELIBERATE": lambda: deliberate(collected(nft="", br_facts=br("loadable"))),
+    "DOCKER_USERLAND_PROXY_BR_NETFILTER_UNCHECKED": lambda: collected(
+        nft="", package=("docker.io", "26.1.5+dfsg1-9"), daemon={"userland-proxy": False}, br_facts=br("blocked")),
     "DOCKER_27_3_BR_NETFILTER_DETECTION": lambda: collected(nft="", package=("docker-ce", "5:27.3.1-1~debian.12~bookworm"),
-                                                            daemon={"icc": False}, br_facts=br("loadable")),
+                                                            daemon={"icc": False},
+                                                            br_facts=br("loadable", False, True)),
     "DOCKER_28_0_0_ROOTLESS_SLIRP4NETNS": lambda: collected(nft="", package=("docker-ce", "5:28.0.0-1~debian.12~bookworm"),
                                                             rootless=[{"user": "bob", "port_driver": "slirp4netns"}]),
     "IPTABLES_1_8_11_1_DEBIAN": lambda: collected(nft="", iptables_pkg="1.8.11-1"),
@@ -554,7 +628,9 @@ SCENARIOS = {
     "DOCKER_JUMP_MISSING": lambda: collected(nft="derived-docker-28.5.2-trixie.dump3-no-prerouting-jump"),
     "DOCKER_USER_NOT_FIRST": lambda: collected(nft=D26_FAILED, package=("docker.io", "26.1.5+dfsg1-9")),
     "DOCKER_MASQUERADE_MISSING": lambda: collected(nft="derived-docker-28.5.2-trixie.dump2-masquerade-172.18-removed"),
-    "DOCKER_DNAT_MISSING": lambda: collected(nft="derived-docker-28.5.2-trixie.dump3-dnat-8080-removed"),
+    "DOCKER_DNAT_MISSING": lambda: collected(nft="derived-docker-28.5.2-trixie.dump3-dnat-8080-removed",
+                                             daemon={"userland-proxy": False}),
+    "DOCKER_DNAT_MISSING_PROXIED": lambda: collected(nft="derived-docker-28.5.2-trixie.dump3-dnat-8080-removed"),
 }
 
 

@@ -270,7 +270,41 @@ def test_networks_default_bridge_name_is_br_and_the_id_prefix():
         {"Name": "none", "Id": "x", "Driver": "null"},
     ])
     assert networks == [{"name": "n1", "bridge": "br-6d8e2700cbce", "subnets": ["172.18.0.0/16"], "internal": False,
-                         "masquerade": False, "gateway_mode_ipv4": "nat", "icc": True}]
+                         "masquerade": False, "gateway_mode_ipv4": "nat", "icc": True, "default_bridge": False}]
+
+
+def test_networks_name_the_default_bridge_and_a_network_without_icc():
+    networks = env.parse_networks([
+        {"Name": "bridge", "Id": "f" * 64, "Driver": "bridge",
+         "Options": {"com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "false",
+                     "com.docker.network.bridge.name": "docker0"}},
+        {"Name": "n1", "Id": "a" * 64, "Driver": "bridge", "Options": {"com.docker.network.bridge.enable_icc": "false"}},
+    ])
+    found = [(net["name"], net["default_bridge"], net["icc"]) for net in networks]
+    assert found == [("bridge", True, False), ("n1", False, False)]
+
+
+def test_effective_settings_flags_over_daemon_json_over_defaults():
+    daemon_json = {"path": "/etc/docker/daemon.json", "explicit": {"icc": False, "userland-proxy": False}}
+    unit = "/usr/lib/systemd/system/docker.service"
+    settings, sources = env.effective_settings(daemon_json, {"userland-proxy": True}, unit)
+    assert (settings["icc"], settings["userland-proxy"], settings["iptables"]) == (False, True, True)
+    assert (sources["icc"], sources["iptables"], sources["userland-proxy"]) == (
+        "/etc/docker/daemon.json", "default", "ExecStart flag in " + unit)
+
+
+def test_the_first_comment_line_of_each_drop_in_is_kept(tmp_path):
+    unit_dir = tmp_path / "usr" / "lib" / "systemd" / "system"
+    unit_dir.mkdir(parents=True)
+    (unit_dir / "docker.service").write_text("# vendor\n[Service]\nExecStart=/usr/sbin/dockerd\n")
+    dropins = tmp_path / "etc" / "systemd" / "system" / "docker.service.d"
+    dropins.mkdir(parents=True)
+    (dropins / "10-br-netfilter.conf").write_text("# Managed by x (mode=always): y\n[Service]\nEnvironment=A=1\n")
+    (dropins / "20-plain.conf").write_text("[Service]\nEnvironment=B=1\n")
+    unit = env.read_systemd_unit(RootFS(str(tmp_path)))
+    assert unit["dropin_first_lines"] == {
+        "/etc/systemd/system/docker.service.d/10-br-netfilter.conf": "# Managed by x (mode=always): y"}
+    assert unit["environment_sources"]["A"] == "/etc/systemd/system/docker.service.d/10-br-netfilter.conf:3"
 
 
 # --- packages ------------------------------------------------------------------

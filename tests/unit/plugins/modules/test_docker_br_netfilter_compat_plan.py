@@ -38,7 +38,25 @@ def docker_root(tmp_path):
 def test_module_decides_on_a_fixture_root(capsys, docker_root):
     rc, result = run_module(capsys, {"br_netfilter_state": "blocked", "root": str(docker_root)})
     assert rc == 0 and result["changed"] is False
-    assert result["action"] == "present" and result["docker_version"] == "28.5.2"
+    # default settings: nothing needs br_netfilter, so no drop-in
+    assert result["action"] == "absent" and result["docker_version"] == "28.5.2" and result["needed"] is False
+    (docker_root / "etc" / "docker").mkdir()
+    (docker_root / "etc" / "docker" / "daemon.json").write_text('{"icc": false}')
+    rc, result = run_module(capsys, {"br_netfilter": {"state": "blocked", "bridge_nf_call_iptables_present": False},
+                                     "root": str(docker_root)})
+    assert (result["action"], result["escape_hatch"], result["needed_by"]) == ("present", "needed", ["icc=false"])
+
+
+def test_module_mode_always_installs_the_drop_in_deliberately(capsys, docker_root):
+    rc, result = run_module(capsys, {"br_netfilter_state": "loadable", "mode": "always", "root": str(docker_root)})
+    assert rc == 0 and result["action"] == "present" and result["mode"] == "always"
+    assert result["dropin"]["content"].startswith("# Managed by nodeprep.netfilter.docker_br_netfilter_compat (mode=always)")
+    assert result["code"] == "DOCKER_IGNORE_BR_NETFILTER_ERROR_DELIBERATE"
+
+
+def test_module_needs_the_facts_or_the_state(capsys, docker_root):
+    rc, result = run_module(capsys, {"root": str(docker_root)})
+    assert rc == 1 and "one of the following is required: br_netfilter, br_netfilter_state" in result["msg"]
 
 
 def test_traversing_service_name_is_refused_before_any_write(capsys, docker_root):
