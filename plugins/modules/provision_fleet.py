@@ -20,7 +20,7 @@ description:
     host is touched. Pins are judged by the same code the package_pin role runs on the host, with what needs no
     host (a version pinned twice, pinned and forbidden, known bad, malformed).
   - O(phase=start) numbers the batch that starts now; register it with C(run_once) so every host of the batch has it.
-  - O(phase=finish) builds the fleet report (before and after per host: what changed, what was fixed, what
+  - O(phase=finish) builds the fleet report (before and after per host; what changed, what was fixed, what
     remains), prints it, writes C(provision.json) (schema in C(docs/provision-report-schema.md)),
     C(provision.md) and C(provision.html) under O(dest), and returns the hosts of the batch that failed their
     post-check in RV(batch_failed).
