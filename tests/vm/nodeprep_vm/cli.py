@@ -122,11 +122,14 @@ def main(entry: str) -> int:
         if entry == "make-apt-repo":
             from . import aptrepo  # pylint: disable=import-outside-toplevel
             return aptrepo.main(sys.argv[1:])
+        if entry == "make-rpm-repo":
+            from . import rpmrepo  # pylint: disable=import-outside-toplevel
+            return rpmrepo.main(sys.argv[1:])
         if entry == "capture-state":
             from . import capture  # pylint: disable=import-outside-toplevel
             return capture.main(sys.argv[1:])
         if entry not in ("vmctl", "build-image"):
-            print("usage: python3 -m nodeprep_vm vmctl|build-image|run-vm-tier|make-apt-repo|capture-state ARGS...",
+            print("usage: python3 -m nodeprep_vm vmctl|build-image|run-vm-tier|make-apt-repo|make-rpm-repo|capture-state ARGS...",
                   file=sys.stderr)
             return 2
         return {"vmctl": vmctl, "build-image": build_image}[entry](sys.argv[1:])

@@ -50,6 +50,13 @@ IMAGES = {
         "packages": ("docker.io", "docker-cli"),
         "expect": {"docker.io": "28.5.2"},
     },
+    # Real dnf 4 and rpm from Debian (package_pin's dnf path): dnf 4.23, its python3 bindings (Ansible's dnf
+    # module imports them) and dnf-plugins-core, which holds the versionlock plugin.
+    "trixie-dnf": {
+        "kind": "layer", "parent": "trixie", "suite": "trixie",
+        "packages": ("dnf", "python3-dnf", "dnf-plugins-core", "rpm"),
+        "expect": {"dnf": "4.23", "dnf-plugins-core": "4."},
+    },
 }
 
 # tsc=reliable: under TCG the TSC comes from the host clock and is consistent across vCPUs, but on a
