@@ -30,6 +30,7 @@ Modelled on systemd's src/sysctl/sysctl.c (v245 and later) and sysctl.d(5):
 from __future__ import annotations
 
 import posixpath
+import re
 from fnmatch import fnmatchcase
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import is_glob
@@ -44,6 +45,8 @@ SYSCTL_D_DIRS = (
     "/lib/sysctl.d",
 )
 SYSCTL_CONF = "/etc/sysctl.conf"
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_ALNUM = re.compile(r"[A-Za-z0-9]")
 # The key grammar (_names.sysctl_key_problem, _as_path, is_glob) lives in _names, shared with every other name validator.
 
 
@@ -208,14 +211,33 @@ def _relevant(entry, wanted_keys):
     return entry["key"] in wanted_keys
 
 
+def _cannot_matter(line, tails):
+    """True when an assignment line cannot name a watched key, so it need not be parsed (a cheap pre-check).
+
+    A non-glob key equal to a watched key contains that key's last component; keys that normalise to nothing
+    (``..``, no letter or digit) are left to the parser, which counts them as invalid.
+    """
+    key = line.split("=", 1)[0]
+    if _GLOB_CHARS.search(key) or ".." in key or not _ALNUM.search(key):
+        return False
+    return not any(tail in key for tail in tails)
+
+
 def _scan_file(fs, path, wanted_keys, invalid):
     """Relevant entries of one sysctl.d file, read line by line; None when the file could not be read."""
     entries = []
     lines = 0
+    tails = set(key.rsplit("/", 1)[-1].replace("/", ".") for key in wanted_keys)
+    tails |= set(tail.replace(".", "/") for tail in tails)
     for lineno, raw, too_long in fs.iter_lines(path):
         lines += 1
         if too_long:
             invalid.add({"file": path, "line": lineno, "text": raw, "too_long": True})
+            continue
+        stripped = raw.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        if ("=" in stripped or stripped[0] == "-") and _cannot_matter(stripped, tails):
             continue
         kind, item = parse_sysctl_line(raw, path, lineno)
         if kind == "invalid":
