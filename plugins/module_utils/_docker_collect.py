@@ -56,11 +56,8 @@ COMMAND_TIMEOUT = 30
 
 
 def _read_host(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
+    """A host file (/proc/net/route...) through RootFS: regular files only, size-capped, None when unreadable."""
+    return RootFS("/").read_text(path)
 
 
 def parse_privileges(status_text):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import stat
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
@@ -40,7 +41,10 @@ def enter_netns(name, netns_dir=NETNS_DIR):
     if not hasattr(libc, "setns"):
         raise NetnsError("this C library has no setns()")
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # A namespace file (nsfs) is a regular file; anything else (a FIFO would block the open) is refused unopened.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise NetnsError("%s is not a network namespace (not a regular nsfs file)" % path)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise NetnsError("cannot open %s: %s" % (path, exc.strerror))
     try:

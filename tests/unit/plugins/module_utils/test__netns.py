@@ -30,3 +30,15 @@ def test_a_file_that_is_not_a_namespace_is_refused_by_the_kernel(tmp_path):
     (tmp_path / "fake").write_text("")
     with pytest.raises(NetnsError, match="cannot enter network namespace 'fake': Invalid argument"):
         enter_netns("fake", netns_dir=str(tmp_path))
+
+
+def test_a_fifo_in_the_netns_directory_is_refused_without_opening_it(tmp_path):
+    import os
+    os.mkfifo(str(tmp_path / "stuck"))  # opening it would block for ever
+    with pytest.raises(NetnsError, match="is not a network namespace"):
+        enter_netns("stuck", netns_dir=str(tmp_path))
+
+
+def test_a_name_with_a_nul_byte_is_an_error_not_a_traceback(tmp_path):
+    with pytest.raises(NetnsError):
+        enter_netns("ci\x00docker", netns_dir=str(tmp_path))
