@@ -28,6 +28,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.nodeprep.netfilter.plugins.plugin_utils._provision import (
     DEFAULT_PROFILE,
+    PROFILES,
     check_inputs,
 )
 from ansible_collections.nodeprep.netfilter.plugins.plugin_utils._provision_report import (
@@ -71,6 +72,7 @@ ARGUMENT_SPEC = dict(
     hosts=dict(type="list", elements="str", required=True),
     batch=dict(type="list", elements="str", default=[]),
     settings=dict(type="dict", default={}),
+    default_profile=dict(type="str", default=DEFAULT_PROFILE, choices=list(PROFILES)),
     fail_on=dict(type="str", default="high", choices=list(FAIL_ON_CHOICES)),
     dest=dict(type="path", default="reports"),
     formats=dict(type="list", elements="str", default=["json", "md", "html"], choices=sorted(RENDERERS)),
@@ -161,6 +163,7 @@ class ActionModule(ActionBase):
         for host in args["hosts"]:
             host_vars = dict((name, self._host_value(hostvars, host, name))
                              for name in HOST_INPUTS if self._host_value(hostvars, host, name) is not None)
+            host_vars.setdefault("provision_profile", args["default_profile"])
             hosts.append((host, host_vars))
         errors = check_inputs(_plain(args["settings"]), hosts)
         if errors:
@@ -187,7 +190,7 @@ class ActionModule(ActionBase):
         for host in args["hosts"]:
             left = dict((key, self._host_value(hostvars, host, name)) for key, name in HOST_RESULTS.items())
             node = left.pop("node") or {}
-            left.update(profile=self._host_value(hostvars, host, "provision_profile", DEFAULT_PROFILE),
+            left.update(profile=self._host_value(hostvars, host, "provision_profile", args["default_profile"]),
                         pending=isinstance(node, dict) and node.get("pending") in (True, "True", "true"))
             entries[host] = left
         check_mode = bool(self._task.check_mode)

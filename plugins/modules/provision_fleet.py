@@ -44,6 +44,11 @@ options:
     type: list
     elements: str
     default: []
+  default_profile:
+    description: The profile of hosts that set no C(provision_profile).
+    type: str
+    choices: [docker_host, k8s_node, verify_only]
+    default: docker_host
   settings:
     description:
       - With O(phase=validate), the play-wide settings C(serial), C(max_fail_percentage), C(order), C(reboot),

@@ -162,12 +162,16 @@ def test_max_fail_percentage_lets_the_rollout_go_on(tmp_path, trees):
     assert report["untouched_hosts"] == []
 
 
-def test_order_and_a_clean_pass(tmp_path, trees):
+def test_order_default_profile_and_a_clean_pass(tmp_path, trees):
+    # No host sets provision_profile here: the play-wide default applies (what a thin k8s_node playbook would use).
     inventory = fleet(["node1", "node2", "node3"], trees["healthy"])
+    del inventory["all"]["vars"]["provision_profile"]
     completed, report = run_provision(tmp_path, inventory,
-                                      *extra(provision_serial=[1, "100%"], provision_order="reverse_inventory"))
+                                      *extra(provision_serial=[1, "100%"], provision_order="reverse_inventory",
+                                             provision_default_profile="verify_only"))
     assert completed.returncode == 0, completed.stdout[-3000:]
     assert report["verdict"] == "pass"
+    assert {host["profile"] for host in report["hosts"]} == {"verify_only"}
     assert [batch["hosts"] for batch in report["batches"]] == [["node3"], ["node2", "node1"]]
     assert report["summary"]["docker_restarts"] == 0
     assert "changed=0" in completed.stdout and "changed=1" not in completed.stdout
