@@ -373,3 +373,25 @@ def test_any_chunked_body_decodes_or_is_an_engine_error(body):
         assert "malformed chunked" in str(exc)
     else:
         assert len(decoded) <= len(body)
+
+
+@SETTINGS
+@given(docker=hostile_variants(["28.5.2+dfsg4-5", "5:27.3.1-1~debian.12~bookworm", "27.5.1"]),
+       iptables=hostile_variants(["1.8.11-1", "1.8.11-2", "1.8.9-2"]),
+       engine_version=hostile_variants(["28.5.2+dfsg4", "27.3.1", "28.0.0-rc.1"]))
+def test_any_package_or_engine_version_is_audited_without_a_traceback(docker, iptables, engine_version):
+    from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_audit import audit
+    collected = {"root": "/", "privileges": None,
+                 "packages": {"manager": "dpkg", "error": None,
+                              "installed": {"docker.io": {"version": docker}, "iptables": {"version": iptables}}},
+                 "docker": {"dockerd_path": "/usr/bin/dockerd", "cli_path": None, "dockerd_version_output": None,
+                            "daemon_json": {"present": False, "explicit": {}, "error": None}, "systemd": {},
+                            "rootless": [],
+                            "engine": {"socket": "/var/run/docker.sock", "socket_present": True, "reachable": True,
+                                       "error": None, "info": {"ServerVersion": engine_version},
+                                       "networks": [], "containers": []}},
+                 "iptables": {"binary": "/usr/sbin/iptables", "version_output": "iptables v%s (nf_tables)" % iptables,
+                              "version_error": None, "saves": {}, "legacy_table_names": None},
+                 "routes": [], "br_netfilter": None, "br_netfilter_error": None, "commands": [], "unreadable": []}
+    result = audit(collected)
+    assert isinstance(result["summary"], dict)
