@@ -96,7 +96,9 @@ tools: $(VENV)/.installed $(VENV312)/.installed $(DEPS_STAMP) collection-link an
 # ---------------------------------------------------------------- tests
 
 .PHONY: test test-fast
-test: test-fast test-vm
+# test-fast then test-vm, with the VM images prepared in the background meanwhile (see tests/tools/make-test).
+test:
+	bash tests/tools/make-test $(VM_SCENARIOS)
 test-fast: units changelog-lint lint sanity integration integration-dockerd test-playbooks test-browser test-ee
 
 # pytest exits 5 when it collects nothing; make treats that as the failure it is.

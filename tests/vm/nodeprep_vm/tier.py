@@ -10,10 +10,12 @@ owner process is gone) are stopped at the start; the runner's own VMs at the end
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -120,7 +122,7 @@ def phase_table(results: list, image_times: list, prep_s: float, total_s: float)
         rows.append((result["name"], "ok" if result["ok"] else "FAIL", result["seconds"], cells))
     width = max([len("scenario")] + [len(name) for name, *_rest in rows])
     head = f"{'scenario':<{width}}  result  total  " + "  ".join(f"{c:>{max(len(c), 5)}}" for c in columns)
-    lines = [f"VM tier timing (s): images/states {prep_s:.0f}, total {total_s:.0f}"]
+    lines = [f"VM tier timing (s): images/states {prep_s:.0f} (alongside the first scenarios), total {total_s:.0f}"]
     lines += [f"  image {name}: {seconds:.0f}" for name, seconds in image_times]
     lines += [head, "-" * len(head)]
     for name, outcome, seconds, cells in rows:
@@ -128,6 +130,108 @@ def phase_table(results: list, image_times: list, prep_s: float, total_s: float)
                            for c in columns)
         lines.append(f"{name:<{width}}  {outcome:<6}  {seconds:5.0f}  {values}")
     return "\n".join(lines)
+
+
+def load_durations(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in data.items() if isinstance(v, (int, float))} if isinstance(data, dict) else {}
+
+
+def save_durations(path: Path, results: list) -> None:
+    known = load_durations(path)
+    known.update({r["name"]: round(r["seconds"], 1) for r in results if r["ok"]})
+    path.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def schedule(names: list, durations: dict) -> list:
+    """Longest first (by the last passing run's wall time), so two at a time finish close together.
+    Scenarios never timed before go first: they are the ones most likely to be long or to fail."""
+    return sorted(names, key=lambda n: (n in durations, -durations.get(n, 0.0), names.index(n)))
+
+
+class ImagePreparer(threading.Thread):
+    """Builds or reuses the images and saved states in the background, one after another (builds take
+    a lock anyway), so the first scenarios start as soon as their own images are ready."""
+
+    def __init__(self, needed: list):
+        super().__init__(name="images", daemon=True)
+        self.needed = needed
+        self.ready = {image: threading.Event() for image in needed}
+        self.errors, self.times, self.seconds = {}, [], 0.0
+
+    def run(self):
+        started_all = time.monotonic()
+        for image in self.needed:
+            started = time.monotonic()
+            try:
+                images.ensure_image(image)
+                if qemu.restore_enabled():
+                    qemu.ensure_state(image)
+            except Exception as exc:  # reported per scenario that needs the image
+                self.errors[image] = f"{type(exc).__name__}: {exc}"
+            self.times.append((image, time.monotonic() - started))
+            print(f"image {image}: {'FAILED' if image in self.errors else 'ready'} in {self.times[-1][1]:.1f}s", flush=True)
+            self.ready[image].set()
+        self.seconds = time.monotonic() - started_all
+
+    def all_ready(self, wanted) -> bool:
+        return all(self.ready[image].is_set() for image in wanted)
+
+
+def run_all(order: list, env: dict, log_dir: Path, jobs: int, fail_fast: bool, prepared: ImagePreparer) -> list:
+    """Run the scenarios, ``jobs`` at a time, each as soon as its images are ready (longest first among
+    those). Each scenario has its own VMs (named after it), its own molecule ephemeral directory and
+    log; nothing else is shared but the read-only images and saved states."""
+    results, lock, pending = [], threading.Lock(), list(order)
+
+    def next_scenario():
+        while True:
+            with lock:
+                if not pending or (fail_fast and any(not r["ok"] for r in results)):
+                    return None
+                for name in pending:
+                    if prepared.all_ready(scenario_images(name)):
+                        pending.remove(name)
+                        return name
+            time.sleep(0.5)
+
+    def worker():
+        while True:
+            name = next_scenario()
+            if name is None:
+                return
+            broken = {i: prepared.errors[i] for i in scenario_images(name) if i in prepared.errors}
+            if broken:
+                result = {"name": name, "ok": False, "code": None, "steps": [], "seconds": 0.0, "log": None,
+                          "failed_step": "images: " + "; ".join(f"{i}: {e}" for i, e in broken.items())}
+                with lock:
+                    results.append(result)
+                    print(f"=== {name} FAILED: its image could not be prepared ({result['failed_step']}) ===", flush=True)
+                continue
+            print(f"scenario {name}: started", flush=True)
+            wall = time.time()
+            result = run_scenario(name, env, log_dir)
+            report = failure_report(result, wall - 1) if not result["ok"] else ""
+            with lock:
+                results.append(result)
+                print(f"  {name}: {'passed' if result['ok'] else 'FAILED'} in {result['seconds']:.1f}s", flush=True)
+                if report:
+                    print(report, flush=True)
+
+    threads = [threading.Thread(target=worker, name=f"tier-{i}") for i in range(min(jobs, len(order)) or 1)]
+    try:
+        for thread in threads:
+            thread.start()
+    finally:
+        for thread in threads:
+            thread.join()
+        mine = qemu.cleanup_owned_by(os.getpid())
+        if mine:
+            log(f"stopped VMs left by this run: {' '.join(mine)}")
+    return results
 
 
 def failure_report(result: dict, started_at: float) -> str:
@@ -151,7 +255,9 @@ def failure_report(result: dict, started_at: float) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="run-vm-tier", description=__doc__.splitlines()[0])
     parser.add_argument("scenarios", nargs="*", help="scenario names (default: all under extensions/molecule/)")
-    parser.add_argument("--fail-fast", action="store_true", help="stop after the first failing scenario")
+    parser.add_argument("--fail-fast", action="store_true", help="start no scenario after the first failure")
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("NODEPREP_VM_JOBS", "2")),
+                        help="scenarios run at once (default: $NODEPREP_VM_JOBS or 2)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and their images")
     args = parser.parse_args(argv)
 
@@ -181,35 +287,16 @@ def main(argv=None) -> int:
     needed = []
     for name in names:
         needed += [image for image in scenario_images(name) if image not in needed]
-    prep_start = time.monotonic()
-    image_times = []
-    for image in needed:
-        started = time.monotonic()
-        images.ensure_image(image)
-        if qemu.restore_enabled():
-            qemu.ensure_state(image)
-        image_times.append((image, time.monotonic() - started))
-        print(f"image {image}: ready in {image_times[-1][1]:.1f}s", flush=True)
-    prep_s = time.monotonic() - prep_start
+    images_ready = ImagePreparer(needed)
+    images_ready.start()
 
-    results = []
-    try:
-        for name in names:
-            print(f"scenario {name}:", flush=True)
-            wall = time.time()
-            result = run_scenario(name, env, log_dir)
-            results.append(result)
-            print(f"  {name}: {'passed' if result['ok'] else 'FAILED'} in {result['seconds']:.1f}s", flush=True)
-            if not result["ok"]:
-                print(failure_report(result, wall - 1), flush=True)
-                if args.fail_fast:
-                    break
-    finally:
-        mine = qemu.cleanup_owned_by(os.getpid())
-        if mine:
-            log(f"stopped VMs left by this run: {' '.join(mine)}")
+    durations = log_dir / "durations.json"
+    order = schedule(names, load_durations(durations))
+    results = run_all(order, env, log_dir, max(1, args.jobs), args.fail_fast, images_ready)
+    save_durations(durations, results)
+    results.sort(key=lambda r: names.index(r["name"]))
 
     failed = [r for r in results if not r["ok"]]
-    print("\n" + phase_table(results, image_times, prep_s, time.monotonic() - tier_start))
+    print("\n" + phase_table(results, images_ready.times, images_ready.seconds, time.monotonic() - tier_start))
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed or len(results) < len(names) else 0

@@ -209,3 +209,16 @@ def test_phase_table_has_a_column_per_step_run_and_marks_failures():
     assert table[4].split() == ["facts_boot", "ok", "120", "1", "6", "20", "50", "30", "2", "-"]
     assert table[5].split() == ["k8s", "FAIL", "10", "-", "-", "-", "-", "-", "-", "10"]
     assert table[1] == "  image trixie: 0"
+
+
+def test_schedule_runs_untimed_scenarios_first_then_longest_first():
+    order = tier.schedule(["a", "b", "c", "d"], {"a": 60.0, "b": 300.0, "d": 120.0})
+    assert order == ["c", "b", "d", "a"]
+
+
+def test_durations_file_keeps_only_passing_runs_and_survives_garbage(tmp_path):
+    path = tmp_path / "durations.json"
+    path.write_text("not json", encoding="utf-8")
+    assert tier.load_durations(path) == {}
+    tier.save_durations(path, [{"name": "a", "ok": True, "seconds": 12.34}, {"name": "b", "ok": False, "seconds": 1}])
+    assert tier.load_durations(path) == {"a": 12.3}
