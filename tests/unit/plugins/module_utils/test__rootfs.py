@@ -77,8 +77,8 @@ def test_a_device_is_never_opened(make_tree):
 
 
 @pytest.mark.parametrize("make, kind", [
-    (lambda path: os.mkfifo(path), "a FIFO"),
-    (lambda path: os.makedirs(path), "a directory"),
+    (os.mkfifo, "a FIFO"),
+    (os.makedirs, "a directory"),
 ])
 def test_read_bytes_refuses_what_is_not_a_regular_file(tmp_path, make, kind):
     make(str(tmp_path / "x"))
