@@ -50,6 +50,8 @@ options:
     default: /
 notes:
   - Inside a container C(/proc/sys) is usually read-only; the module then fails with a message that says so.
+  - Only regular files under C(proc/sys) are read or written; anything else where a key belongs (a FIFO, a device
+    under a prepared O(root)) fails the task naming the key, without opening it. No command is run.
 seealso:
   - module: ansible.posix.sysctl
   - module: nodeprep.netfilter.br_netfilter_facts
