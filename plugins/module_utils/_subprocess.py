@@ -51,8 +51,10 @@ def run_bounded(argv, timeout=DEFAULT_TIMEOUT, max_output=MAX_OUTPUT_BYTES, envi
     env.update(environ_update or {})
     deadline = clock() + timeout
     try:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=env, close_fds=True, start_new_session=True)
+        # Not run_command: it has no overall deadline, no output cap and cannot kill a process group (see above).
+        process = subprocess.Popen(  # pylint: disable=ansible-bad-function
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env, close_fds=True, start_new_session=True)
     except (OSError, ValueError) as exc:
         name = argv[0] if argv else "(empty command)"
         return RC_NOT_FOUND, "", "cannot run %s: %s" % (name, getattr(exc, "strerror", None) or exc)
