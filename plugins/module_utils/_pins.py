@@ -45,7 +45,7 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import (
     pin_set_name_problem,
     version_problem,
 )
-from ansible_collections.nodeprep.netfilter.plugins.module_utils._pkg_mgr import resolve_pkg_mgr
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._pkg_mgr import parse_os_release, resolve_pkg_mgr
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._versions import (
     VersionError,
@@ -138,21 +138,6 @@ class _Context(dict):
 
 
 # --- small readers -------------------------------------------------------------
-
-def parse_os_release(text):
-    """``{KEY: value}`` of an os-release file (quotes and escapes removed)."""
-    result = {}
-    for line in (text or "").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        result[key.strip()] = re.sub(r"\\(.)", r"\1", value)
-    return result
-
 
 _POLICY_PACKAGE = re.compile(r"^(\S+):$")
 _POLICY_VERSION = re.compile(r"^ (\*\*\*| {3}) (\S+) (-?\d+)$")

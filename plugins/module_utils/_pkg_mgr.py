@@ -28,6 +28,7 @@ are followed inside ``fs`` to tell dnf 4 from dnf5.
 from __future__ import annotations
 
 import posixpath
+import re
 
 SUPPORTED = ("apt", "dnf")
 #: What package_pin_pkg_mgr (and the module's pkg_mgr) may ask for; ``yum`` only to be refused with a reason.
@@ -49,8 +50,8 @@ YUM_REFUSED = (
 NONE_FOUND = "%(where)s: no supported package manager found (apt, dnf 4); set the package manager explicitly"
 
 
-def parse_os_release_text(text):
-    """``{KEY: value}`` of an os-release file, quotes removed (enough for naming the host)."""
+def parse_os_release(text):
+    """``{KEY: value}`` of an os-release file (quotes and escapes removed). Shared with _pins."""
     result = {}
     for line in (text or "").splitlines():
         line = line.strip()
@@ -60,7 +61,7 @@ def parse_os_release_text(text):
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
-        result[key.strip()] = value
+        result[key.strip()] = re.sub(r"\\(.)", r"\1", value)
     return result
 
 
@@ -110,7 +111,7 @@ def resolve_pkg_mgr(fs, requested="auto", which=None, os_release=None):
             text = fs.read_text(path)
             if text is not None:
                 break
-        os_release = parse_os_release_text(text)
+        os_release = parse_os_release(text)
     where = host_label(os_release)
     if requested not in REQUESTABLE:
         return None, "unsupported package manager %r: use one of %s" % (requested, ", ".join(REQUESTABLE))
