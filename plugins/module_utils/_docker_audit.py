@@ -87,7 +87,10 @@ def _lt(version, other):
 
 def build_context(collected):
     """Derive everything the conditions need from ``collected`` (pure)."""
-    ctx = {"skipped": [], "privileges": collected.get("privileges")}
+    packages = collected.get("packages") or {}
+    ctx = {"skipped": [], "privileges": collected.get("privileges"),
+           # _docker_collect.collect_packages marks a corrupt dpkg status "unknown": its empty list is not "none"
+           "package_db_error": (packages.get("error") or "unreadable") if packages.get("unknown") else None}
     _docker_ctx(collected, ctx)
     _iptables_ctx(collected, ctx)
     _br_ctx(collected, ctx)
@@ -417,7 +420,13 @@ def _rules_checkable(ctx):
 # --- conditions: ctx -> [evidence, ...] ------------------------------------
 
 def _cond_docker_not_installed(ctx):
+    if ctx["package_db_error"]:
+        return []  # an unreadable package database proves nothing absent: PACKAGE_DB_UNREADABLE says so instead
     return [] if _docker_present(ctx) else [{"cli": ctx["docker"]["cli_path"]}]
+
+
+def _cond_package_db_unreadable(ctx):
+    return [{"error": ctx["package_db_error"]}] if ctx["package_db_error"] else []
 
 
 def _cond_audit_unprivileged(ctx):
@@ -446,6 +455,7 @@ def _cond_rules_in_both_backends(ctx):
 
 HOST_CONDITIONS = {
     "docker_not_installed": _cond_docker_not_installed,
+    "package_db_unreadable": _cond_package_db_unreadable,
     "audit_unprivileged": _cond_audit_unprivileged,
     "iptables_read_failed": _cond_iptables_read_failed,
     "rules_in_both_backends": _cond_rules_in_both_backends,
@@ -528,6 +538,7 @@ def summarize(ctx, findings):
         "docker_version_source": ctx["docker"]["version_source"],
         "docker_package": ctx["docker"]["package"],
         "docker_package_version": ctx["docker"]["package_version"],
+        "packages_known": not ctx["package_db_error"],
         "engine_running": ctx["docker"]["engine_running"],
         "rootless_users": [item.get("user") for item in ctx["docker"]["rootless"]],
         "settings": ctx["settings"],

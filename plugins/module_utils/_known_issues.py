@@ -61,6 +61,19 @@ KNOWN_ISSUES = [
         "reference": [],
     },
     {
+        "code": "PACKAGE_DB_UNREADABLE",
+        "kind": "status",
+        "component": None,
+        "versions": None,
+        "condition": "package_db_unreadable",
+        "severity": "medium",
+        "message": "The package database cannot be trusted ({error}): which Docker and iptables packages are "
+                   "installed is unknown, so package-based version checks were skipped and 'Docker not installed' "
+                   "is not concluded from it.",
+        "remediation": "Restore the dpkg status file (dpkg keeps backups in /var/backups/dpkg.status.*) and audit again.",
+        "reference": ["https://manpages.debian.org/dpkg"],
+    },
+    {
         "code": "DOCKER_VERSION_UNKNOWN",
         "kind": "status",
         "component": None,

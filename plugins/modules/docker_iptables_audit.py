@@ -17,7 +17,7 @@ description:
   - Checks them against one table of known issues and against the chains, jumps, MASQUERADE and DNAT rules
     Docker must have, and returns the result as O(ignore:findings) plus a O(ignore:summary).
   - Read-only. Commands run from argument lists, never through a shell; see the notes for which ones and when.
-  - "Finding codes: AUDIT_UNPRIVILEGED, DOCKER_NOT_INSTALLED, DOCKER_VERSION_UNKNOWN, DOCKER_ENGINE_NOT_RUNNING, DOCKER_ROOTLESS,
+  - "Finding codes: AUDIT_UNPRIVILEGED, DOCKER_NOT_INSTALLED, PACKAGE_DB_UNREADABLE, DOCKER_VERSION_UNKNOWN, DOCKER_ENGINE_NOT_RUNNING, DOCKER_ROOTLESS,
     DOCKER_IPTABLES_DISABLED, DOCKER_FIREWALL_BACKEND_NFTABLES, IPTABLES_NOT_FOUND, IPTABLES_READ_FAILED,
     DAEMON_JSON_INVALID, DOCKERD_FLAG_CONFLICT, DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE,
     DOCKER_BR_NETFILTER_REQUIRED, DOCKER_BR_NETFILTER_ERROR_IGNORED, DOCKER_IGNORE_BR_NETFILTER_ERROR_SET,
@@ -96,6 +96,11 @@ notes:
     (only when neither the engine nor the package database knows the version), C(rpm -q) (only without
     C(/var/lib/dpkg/status)). The save commands run without C(-t): C(iptables-legacy-save -t nat) would
     create the legacy nat table as a side effect."
+  - "Deadlines: every command above has an overall deadline of 30 seconds; at the deadline it is killed with its
+    whole process group (it then shows in O(ignore:commands) with rc 124 and becomes an C(IPTABLES_READ_FAILED)
+    finding), and a command writing more than 16 MiB is killed the same way (rc 125). The Docker Engine API
+    has an overall deadline of 3 seconds per request and 8 seconds for all its requests together, and its
+    replies are capped at 16 MiB. No subprocess or socket can hold the task longer than that."
   - Rootless Docker keeps its rules inside RootlessKit's network namespace; they are reported as
     C(DOCKER_ROOTLESS) but not audited.
 seealso:
@@ -176,7 +181,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._br_netfilter import gather_br_netfilter_facts
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_audit import audit, failing
-from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_collect import collect
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_collect import (
+    COMMAND_TIMEOUT,
+    bounded_runner,
+    collect,
+)
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._netns import NetnsError, enter_netns
 
 
@@ -215,15 +224,14 @@ def main():
         except NetnsError as exc:
             module.fail_json(msg=str(exc))
 
-    def run(argv):
-        return module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})
-
     def no_engine(socket_path):
         return {"socket": socket_path, "socket_present": None, "reachable": False, "error": "query_engine=false",
                 "info": None, "networks": None, "containers": None}
 
     collected = collect(
-        root=params["root"], run=run, which=which,
+        # Not module.run_command: it has no deadline. Each command is killed (with its process group) after
+        # COMMAND_TIMEOUT seconds and its output capped, so a stuck iptables-nft-save cannot hold the task.
+        root=params["root"], run=bounded_runner(COMMAND_TIMEOUT), which=which,
         query_engine=None if params["query_engine"] else no_engine,  # None: the engine client only where a socket is
         gather_br=gather_br_netfilter_facts if params["br_netfilter"] else None,
         socket_path=params["docker_socket"], iptables_binary=params["iptables_binary"],

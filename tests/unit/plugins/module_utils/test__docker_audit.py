@@ -596,6 +596,9 @@ SCENARIOS = {
     "AUDIT_UNPRIVILEGED": lambda: dict(collected(nft=""), privileges={"uid": 1000, "cap_net_admin": False,
                                                                       "cap_dac_read_search": False}),
     "DOCKER_NOT_INSTALLED": lambda: collected(nft="", package=None),
+    "PACKAGE_DB_UNREADABLE": lambda: dict(collected(nft="", package=None), packages={
+        "manager": "dpkg", "installed": {}, "unknown": True,
+        "error": "/var/lib/dpkg/status is binary (it holds NUL bytes), not a dpkg status file"}),
     "DOCKER_VERSION_UNKNOWN": lambda: collected(nft=D28_DEFAULTS, package=None),
     "DOCKER_ENGINE_NOT_RUNNING": lambda: collected(nft=""),
     "DOCKER_ROOTLESS": lambda: collected(nft="", rootless=[{"user": "bob", "port_driver": "builtin"}]),

@@ -339,3 +339,40 @@ def test_many_bad_fields_are_counted_not_all_listed(host_tree):
     engine = collect_with_engine(host_tree, engine_answering(containers=containers))["docker"]["engine"]
     assert engine["error"].endswith("; and 195 more")
     assert len(engine["error"]) < 1000
+
+
+@pytest.mark.parametrize("status", [
+    pytest.param(b"\x00\x01\x02garbage\x00", id="binary"),
+    pytest.param(b"Package: docker.io\r\nStatus: install ok installed\r\nVersion: 28.5.2+dfsg4-5\r\n", id="crlf"),
+    pytest.param(b"this is not a status file\n", id="no-stanza"),
+])
+def test_corrupt_dpkg_status_is_an_unknown_package_set_not_nothing_installed(host_tree, status):
+    root = host_tree / "root"
+    (root / "var/lib/dpkg/status").write_bytes(status)
+    (root / "etc/docker/daemon.json").unlink()  # no other Docker trace: only the package database could tell
+    collected = run_collect(host_tree, FakeHost({}, {}))
+    assert collected["packages"]["unknown"] is True
+    result = audit(collected)
+    codes = [finding["code"] for finding in result["findings"]]
+    assert "DOCKER_NOT_INSTALLED" not in codes
+    assert codes == ["PACKAGE_DB_UNREADABLE"]
+    assert "/var/lib/dpkg/status" in result["findings"][0]["message"]
+    assert result["summary"]["packages_known"] is False
+
+
+def test_dpkg_status_that_is_a_directory_is_unknown_too(host_tree):
+    root = host_tree / "root"
+    (root / "var/lib/dpkg/status").unlink()
+    (root / "var/lib/dpkg/status").mkdir()
+    result = audit(run_collect(host_tree, FakeHost({}, {})))
+    assert "PACKAGE_DB_UNREADABLE" in result["summary"]["codes"]
+    assert "DOCKER_NOT_INSTALLED" not in result["summary"]["codes"]
+
+
+def test_healthy_empty_dpkg_status_still_concludes_docker_is_not_installed(host_tree):
+    root = host_tree / "root"
+    (root / "var/lib/dpkg/status").write_text("")
+    (root / "etc/docker/daemon.json").unlink()
+    result = audit(run_collect(host_tree, FakeHost({}, {})))
+    assert result["summary"]["codes"] == ["DOCKER_NOT_INSTALLED"]
+    assert result["summary"]["packages_known"] is True

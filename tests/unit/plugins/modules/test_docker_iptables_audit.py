@@ -24,3 +24,20 @@ def test_fail_on_choices_are_the_severities_that_can_fail():
     doc = yaml.safe_load(docker_iptables_audit.DOCUMENTATION)
     assert doc["options"]["fail_on"]["choices"] == ["none", "low", "medium", "high"]
     assert doc["options"]["fail_on"]["default"] == "none"
+
+
+def test_documented_deadlines_are_the_ones_the_code_applies():
+    from ansible_collections.nodeprep.netfilter.plugins.module_utils import _docker_api, _docker_collect, _subprocess
+    doc = yaml.safe_load(docker_iptables_audit.DOCUMENTATION)
+    note = [item for item in doc["notes"] if item.startswith("Deadlines:")][0]
+    assert "deadline of %d seconds" % _docker_collect.COMMAND_TIMEOUT in note
+    assert "%d MiB" % (_subprocess.MAX_OUTPUT_BYTES // 2 ** 20) in note
+    assert "rc %d" % _subprocess.RC_TIMEOUT in note and "rc %d" % _subprocess.RC_TOO_MUCH_OUTPUT in note
+    assert "%g seconds per request and %g seconds" % (_docker_api.REQUEST_DEADLINE, _docker_api.QUERY_DEADLINE) in note
+
+
+def test_the_module_runs_commands_through_the_bounded_runner_not_run_command():
+    import inspect
+    source = inspect.getsource(docker_iptables_audit.main)
+    assert "run_command" not in source.replace("Not module.run_command", "")
+    assert "bounded_runner(COMMAND_TIMEOUT)" in source
