@@ -252,6 +252,26 @@ PROBLEMS = {
                                  "host: list br_netfilter in the host's /etc/modules-load.d/.",
         "reference": _REF_MODULES_LOAD,
     },
+    "SYSCTL_PERSISTENCE_UNKNOWN": {
+        "severity": "medium",
+        "message": "{key}: its value after a reboot is unknown: {files} could not be read and may set it{readable}.",
+        "remediation": "Make {files} readable regular files (or remove them), then gather the facts again; to state "
+                       "the value, add '{key} = 1' to a file in /etc/sysctl.d/ whose name sorts after every other.",
+        "container_remediation": "No init applies sysctl.d inside this {container} container; state {key}=1 in the "
+                                 "container's definition (podman/docker run --sysctl {key}=1; LXC: lxc.sysctl.{key} = 1), "
+                                 "and make {files} readable to see what they hold.",
+        "reference": _REF_SYSCTL_D,
+    },
+    "MODULE_PERSISTENCE_UNKNOWN": {
+        "severity": "medium",
+        "message": "br_netfilter is not listed in any readable modules-load.d file, but {files} could not be read "
+                   "and may list it: whether it is loaded at boot is unknown.",
+        "remediation": "Make {files} readable regular files (or remove them), or create "
+                       "/etc/modules-load.d/br_netfilter.conf containing 'br_netfilter'.",
+        "container_remediation": "modules-load.d inside this {container} container is not read by the host's boot. On the "
+                                 "host: list br_netfilter in the host's /etc/modules-load.d/.",
+        "reference": _REF_MODULES_LOAD,
+    },
     "SYSCTL_PERSISTED_WITHOUT_MODULE": {
         "severity": "medium",
         "message": "{keys} persisted but br_netfilter will not be loaded at boot: systemd-sysctl "
@@ -554,6 +574,8 @@ def gather_br_netfilter_facts(root="/", managed_sysctl_file=None, sysctl_keys=()
         "live": live,
         "persisted": sysctl["persisted"],
         "persisted_all": sysctl["persisted_all"],
+        "persisted_unknown": sysctl["unknown"],
+        "sysctl_unreadable_files": sysctl["unreadable_files"],
         "sysctl_files": sysctl["files"],
         "sysctl_invalid_lines": sysctl["invalid_lines"],
         "sysctl_conf": {"read_by_systemd": sysctl["sysctl_conf_read"],
@@ -592,6 +614,7 @@ def module_active_at_boot(facts, module=MODULE):
 
     br_netfilter is judged from the top-level facts (what ``evaluate`` sees), other modules from
     ``facts["modules"][module]``.
+    Returns None when no readable modules-load.d file lists it but an unreadable one might.
     """
     record = facts if module == MODULE else (facts.get("modules") or {}).get(module) or {}
     state = record.get("state")
@@ -601,7 +624,10 @@ def module_active_at_boot(facts, module=MODULE):
         return False
     if record.get("blocked_by") or record.get("blacklisted"):
         return False
-    return bool((facts.get("modules_load") or {}).get(module, {}).get("persisted"))
+    listing = (facts.get("modules_load") or {}).get(module, {})
+    if listing.get("persisted"):
+        return True
+    return None if listing.get("unknown") else False
 
 
 def _apply_position(facts, record):
@@ -626,15 +652,23 @@ def after_reboot_prediction(facts, module_at_boot):
     Values are typed like ``live`` (int when numeric; None when the key will be absent or is unknown).
     Returns ``(values, unknown_keys)``. A key the caller added (not in SYSCTL_KEYS) that no sysctl.d file
     sets gets the kernel's default after boot, which is not known here: the live value may have been set by
-    hand since boot. Such a key is None and listed in ``unknown_keys``.
+    hand since boot. Such a key is None and listed in ``unknown_keys``, and so is any key an unreadable
+    sysctl.d file may set (``persisted_unknown``), and a ``net.bridge.*`` key while ``module_at_boot`` is None.
     """
     persisted = facts.get("persisted") or {}
+    # An unreadable sysctl.d file may set the key (or the one it follows): no value is promised for it.
+    unreadable_may_set = set(facts.get("persisted_unknown") or [])
     keys = list(SYSCTL_KEY_NAMES) + [key for key in facts.get("live") or {} if key not in SYSCTL_KEY_NAMES]
     values, unknown = {}, []
     for key in keys:
         item = _spec_of(key)
-        if item["needs_module"] and not module_at_boot:
+        if item["needs_module"] and module_at_boot is False:
             values[key] = None
+            continue
+        if (item["needs_module"] and module_at_boot is None) or key in unreadable_may_set \
+                or item.get("follows") in unreadable_may_set:
+            values[key] = None
+            unknown.append(key)
             continue
         record = persisted.get(key)
         leader = persisted.get(item["follows"]) if item.get("follows") else None
@@ -709,12 +743,23 @@ def evaluate(facts, managed_sysctl_file=None):
     at_boot = module_active_at_boot(facts)
     after, after_unknown = after_reboot_prediction(facts, at_boot)
     persisted = facts["persisted"]
+    sysctl_unknown = facts.get("persisted_unknown") or []
     for item in SYSCTL_KEYS:
         if not item["required"]:
             continue
         key = item["key"]
         record = persisted.get(key)
-        if record is None and after[key] == item["desired"]:
+        if key in sysctl_unknown:
+            # Neither "not persisted" nor the readable winner can be asserted: an unreadable file may override it.
+            readable = "; the readable files give %s (%s)" % (record["value"], _where(record)) if record else \
+                "; no readable file sets it"
+            problems.append(problem("SYSCTL_PERSISTENCE_UNKNOWN", key=key, readable=readable,
+                                    files=", ".join(facts.get("sysctl_unreadable_files") or []) or "some files"))
+            continue
+        # The boot value when no file sets it; a bridge key is the kernel's default once the module loads, so
+        # while that is unknown (at_boot None) the default is what holds if it does (the module problem says the rest).
+        default = None if item["needs_module"] and at_boot is False else item["kernel_default"]
+        if record is None and default == item["desired"]:
             # Only the bridge keys default to 1: the boot value is right, just not stated anywhere.
             problems.append(problem("SYSCTL_KERNEL_DEFAULT_ONLY", key=key))
         elif record is None:
@@ -732,14 +777,18 @@ def evaluate(facts, managed_sysctl_file=None):
                                     where=_where(record), overrides=overrides,
                                     winner_name=record["file"].rsplit("/", 1)[-1]))
 
-    if state in ("loaded", "loadable", "blocked") and not facts["modules_load"].get(MODULE, {}).get("persisted"):
+    listing = facts["modules_load"].get(MODULE, {})
+    if state in ("loaded", "loadable", "blocked") and not listing.get("persisted"):
         etc = facts.get("etc_modules") or {}
         note = ""
         if MODULE in etc.get("modules", []) and not etc.get("read_by_systemd"):
             note = " (/etc/modules lists it but is not read)"
-        problems.append(problem("MODULE_NOT_PERSISTED", etc_modules_note=note))
+        if listing.get("unknown"):
+            problems.append(problem("MODULE_PERSISTENCE_UNKNOWN", files=", ".join(listing.get("unreadable_files") or [])))
+        else:
+            problems.append(problem("MODULE_NOT_PERSISTED", etc_modules_note=note))
 
-    if not at_boot and state != "builtin":
+    if at_boot is False and state != "builtin":
         bridge_persisted = [item["key"] for item in SYSCTL_KEYS
                             if item["needs_module"] and persisted.get(item["key"])]
         if bridge_persisted:
@@ -757,8 +806,14 @@ def evaluate(facts, managed_sysctl_file=None):
     ready = (state in ACTIVE_STATES
              and all(live.get(item["key"]) == item["desired"]
                      for item in SYSCTL_KEYS if item["required"]))
-    ready_after_reboot = at_boot and all(
-        _is_one(after[item["key"]]) for item in SYSCTL_KEYS if item["required"])
+    # False as soon as one known input says so; None (unknown) when only an unreadable input stands in the way.
+    required = [item["key"] for item in SYSCTL_KEYS if item["required"]]
+    if at_boot is False or any(key not in after_unknown and not _is_one(after[key]) for key in required):
+        ready_after_reboot = False
+    elif at_boot is None or any(key in after_unknown for key in required):
+        ready_after_reboot = None
+    else:
+        ready_after_reboot = True
     return {
         "problems": problems,
         "ready": ready,

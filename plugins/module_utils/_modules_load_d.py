@@ -32,7 +32,7 @@ import posixpath
 import shlex
 from fnmatch import fnmatchcase
 
-from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import list_conf_files
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import list_conf_files, unreadable_conf_files
 
 MODULES_LOAD_D_DIRS = (
     "/etc/modules-load.d",
@@ -151,6 +151,8 @@ def gather_modules_load(fs, modules, cmdline_pairs=(), dirs=MODULES_LOAD_D_DIRS)
             found[name] = record
         if state["unreadable"]:
             unreadable_files.append(item["path"])
+    # Loops and FIFOs were noted while listing and never reached the loop above; they may list a module as well.
+    unreadable_files = unreadable_conf_files(fs, dirs, ".conf", unreadable_files)
     on_cmdline = cmdline_list(cmdline_pairs, "modules_load", "rd.modules_load")
     result = {}
     for module in modules:

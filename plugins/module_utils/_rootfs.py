@@ -124,6 +124,19 @@ class RootFS(object):
         host = self.host_path(path)
         return host is not None and os.path.isfile(host)
 
+    def special_kind(self, path):
+        """What ``path`` is when it exists but is neither a regular file nor a directory (a FIFO...), else None."""
+        host = self.host_path(path)
+        if host is None:
+            return None
+        try:
+            mode = os.stat(host).st_mode
+        except OSError:
+            return None
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+            return None
+        return file_kind(mode)
+
     def islink(self, path):
         """Is the last component of ``path`` a symlink (parents resolved)."""
         parent = self.resolve(posixpath.dirname(path) or "/")
@@ -293,7 +306,11 @@ def list_conf_files(fs, dirs, suffix=".conf"):
                 fs.note(path, "symlink loop")
                 continue
             if resolved != "/dev/null" and not fs.isfile(path):
-                # dangling symlink or a directory: skipped, masks nothing
+                # dangling symlink or a directory: skipped, masks nothing. A FIFO or device is skipped too, but
+                # noted: what it would hold is unknown, so callers must not read its absence as "not set".
+                kind = fs.special_kind(path)
+                if kind:
+                    fs.note(path, "%s, not read" % kind)
                 continue
             chosen[name] = path
     result = []
@@ -307,3 +324,18 @@ def list_conf_files(fs, dirs, suffix=".conf"):
             "null": resolved == "/dev/null",
         })
     return result
+
+
+def unreadable_conf_files(fs, dirs, suffix=".conf", read_failed=()):
+    """Configuration files of ``dirs`` whose content is unknown, in the order they would be applied (by name).
+
+    ``read_failed``: listed files whose read failed; to them are added the entries ``list_conf_files`` noted and
+    skipped (symlink loops, FIFOs, devices), which a caller that only reads the listed files never sees.
+    """
+    dirs = set(posixpath.normpath(d) for d in dirs)
+    paths = list(read_failed)
+    for entry in fs.unreadable:
+        path = entry["path"]
+        if posixpath.dirname(path) in dirs and path.endswith(suffix) and path not in paths:
+            paths.append(path)
+    return sorted(paths, key=lambda path: (posixpath.basename(path), path))

@@ -35,7 +35,7 @@ from fnmatch import fnmatchcase
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import is_glob
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import sysctl_key_as_path as _as_path
-from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import list_conf_files
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import list_conf_files, unreadable_conf_files
 
 SYSCTL_D_DIRS = (
     "/etc/sysctl.d",
@@ -261,9 +261,11 @@ def gather_sysctl_persistence(fs, keys, dirs=SYSCTL_D_DIRS):
     glob, with "effective" on the winner]};
     ``invalid_lines``: the first MAX_INVALID_LINES_SHOWN lines systemd would skip;
     ``invalid_line_count``: how many there are in all;
-    ``unreadable_files``: sysctl.d files listed but not readable (their assignments are unknown);
-    ``unknown``: watched keys with no readable assignment while some file was unreadable: their boot value
-    is not known, rather than "not persisted";
+    ``unreadable_files``: sysctl.d files listed but not readable, and entries that could not be listed as
+    files (symlink loops, FIFOs); their assignments are unknown;
+    ``unknown``: watched keys whose effective entry an unreadable file could change (no readable assignment, a
+    glob, or an unreadable file sorting at or after the winning one): their boot value is not known, rather than
+    "not persisted" or the readable winner;
     ``sysctl_conf_read``: whether /etc/sysctl.conf is reached via a link;
     ``sysctl_conf_entries``: {dotted key: [{file, line, value}]} found in
     /etc/sysctl.conf (whether read or not).
@@ -289,6 +291,7 @@ def gather_sysctl_persistence(fs, keys, dirs=SYSCTL_D_DIRS):
                 entry["resolved_file"] = item["resolved"]
         all_entries.extend(entries)
 
+    unreadable_files = unreadable_conf_files(fs, dirs, ".conf", unreadable_files)
     options = build_option_table(all_entries)
     persisted = {}
     persisted_all = {}
@@ -306,12 +309,12 @@ def gather_sysctl_persistence(fs, keys, dirs=SYSCTL_D_DIRS):
         persisted_all[dotted] = history
         if winner is None or how == "excluded":
             persisted[dotted] = None
-            if unreadable_files:
-                unknown.append(dotted)
         else:
             record = _public(winner)
             record["via"] = how
             persisted[dotted] = record
+        if _could_change(winner, how, unreadable_files):
+            unknown.append(dotted)
 
     conf_entries = {}
     conf_invalid = _InvalidLines(0)
@@ -330,6 +333,21 @@ def gather_sysctl_persistence(fs, keys, dirs=SYSCTL_D_DIRS):
         "sysctl_conf_read": sysctl_conf_read,
         "sysctl_conf_entries": conf_entries,
     }
+
+
+def _could_change(winner, how, unreadable_files):
+    """Could an unreadable file change the effective entry of a key (so its boot value is unknown)?
+
+    An explicit assignment is beaten only by a later explicit one, so files sorting before the winner's cannot
+    change it; a glob or no assignment at all can be beaten by an explicit line in any file. A same-named file is
+    taken as possibly later (which of the two applies depends on masking the unreadable one hides).
+    """
+    if not unreadable_files:
+        return False
+    if winner is None or how != "explicit":
+        return True
+    name = posixpath.basename(winner["file"])
+    return any(posixpath.basename(path) >= name for path in unreadable_files)
 
 
 def _public(entry):

@@ -78,8 +78,14 @@ notes:
   - The problem codes are
     C(BR_NETFILTER_UNAVAILABLE), C(BR_NETFILTER_BLOCKED), C(BR_NETFILTER_BLOCK_CONFIGURED), C(BR_NETFILTER_NOT_LOADED),
     C(BR_NETFILTER_BLACKLISTED), C(BRIDGE_DIR_FALSE_POSITIVE), C(SYSCTL_LIVE_NOT_1), C(SYSCTL_NOT_PERSISTED),
-    C(SYSCTL_KERNEL_DEFAULT_ONLY), C(SYSCTL_OVERRIDDEN), C(MODULE_NOT_PERSISTED), C(SYSCTL_PERSISTED_WITHOUT_MODULE),
-    C(SYSCTL_CONF_NOT_READ), C(ETC_MODULES_NOT_READ) and C(CANNOT_LOAD_MODULES_HERE).
+    C(SYSCTL_KERNEL_DEFAULT_ONLY), C(SYSCTL_OVERRIDDEN), C(SYSCTL_PERSISTENCE_UNKNOWN), C(MODULE_NOT_PERSISTED),
+    C(MODULE_PERSISTENCE_UNKNOWN), C(SYSCTL_PERSISTED_WITHOUT_MODULE), C(SYSCTL_CONF_NOT_READ), C(ETC_MODULES_NOT_READ)
+    and C(CANNOT_LOAD_MODULES_HERE).
+  - Where an input that could hold the persistence could not be read (permission, symlink loop, FIFO or device, over
+    the size limit), the facts say unknown rather than "not persisted". C(SYSCTL_PERSISTENCE_UNKNOWN) or
+    C(MODULE_PERSISTENCE_UNKNOWN) (medium) replaces C(SYSCTL_NOT_PERSISTED), C(SYSCTL_OVERRIDDEN) or
+    C(MODULE_NOT_PERSISTED), the affected C(after_reboot) values are V(null) and listed in C(after_reboot_unknown),
+    and C(ready_after_reboot) is V(null) unless a readable input already makes it V(false).
   - C(SYSCTL_NOT_PERSISTED) (medium) means the value after a reboot will be wrong; C(SYSCTL_KERNEL_DEFAULT_ONLY) (low)
     means no file sets the key but the kernel's default (1 for the bridge keys) gives the right value.
   - C(ready_after_reboot) judges the configuration alone. Docker may still load br_netfilter itself later. Docker 26
@@ -238,6 +244,21 @@ ansible_facts:
         persisted_all:
           description: Per key, every assignment in the order applied, with C(effective) on the winner.
           type: dict
+        persisted_unknown:
+          description:
+            - Keys whose boot value an unreadable sysctl.d entry (see RV(ansible_facts.br_netfilter.sysctl_unreadable_files))
+              could change; RV(ansible_facts.br_netfilter.persisted) then shows only what the readable files say.
+            - A key is unknown when no readable file sets it, when a glob sets it, or when an unreadable file sorts at or
+              after the one that sets it (a later explicit assignment wins, so earlier files cannot change it).
+          type: list
+          elements: str
+        sysctl_unreadable_files:
+          description:
+            - sysctl.d entries whose content is unknown, in the order they would apply. Unreadable files, symlink
+              loops and special files (a FIFO or device is never opened) are listed; their errors are in
+              RV(ansible_facts.br_netfilter.unreadable).
+          type: list
+          elements: str
         sysctl_files:
           description: The sysctl.d files read, in order, with what they mask.
           type: list
@@ -255,6 +276,8 @@ ansible_facts:
           description:
             - For V(br_netfilter) and V(overlay), whether systemd-modules-load loads them at boot, as
               C({persisted, file, line, resolved_file}).
+            - When no readable file lists the module but some modules-load.d entry could not be read (permission,
+              symlink loop, FIFO), the entry adds C(unknown=true) and C(unreadable_files), since the module may be listed there.
           type: dict
         modules_load_files:
           description: The modules-load.d files read, in order.
@@ -285,10 +308,15 @@ ansible_facts:
           description: br_netfilter active and bridge-nf-call-iptables, bridge-nf-call-ip6tables and ip_forward all 1 now.
           type: bool
         ready_after_reboot:
-          description: The configuration alone will give the same after a reboot.
+          description:
+            - The configuration alone will give the same after a reboot.
+            - V(null) (unknown) when no readable input says V(false) but one that could not be read decides it
+              (C(SYSCTL_PERSISTENCE_UNKNOWN), C(MODULE_PERSISTENCE_UNKNOWN)).
           type: bool
         module_active_at_boot:
-          description: br_netfilter will be present after boot (built in, or persisted and neither blocked nor blacklisted).
+          description:
+            - br_netfilter will be present after boot (built in, or persisted and neither blocked nor blacklisted).
+            - V(null) when no readable modules-load.d file lists it but an unreadable one might.
           type: bool
         after_reboot:
           description:
@@ -301,6 +329,8 @@ ansible_facts:
           description:
             - Keys from O(sysctl_keys) that no sysctl.d file sets; after boot they hold the kernel's default, which
               this module does not know.
+            - Any key in RV(ansible_facts.br_netfilter.persisted_unknown), and the C(net.bridge.*) keys while
+              RV(ansible_facts.br_netfilter.module_active_at_boot) is V(null); their C(after_reboot) value is V(null).
           type: list
           elements: str
 """

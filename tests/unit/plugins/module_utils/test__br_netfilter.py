@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 
@@ -633,3 +634,81 @@ def test_sysctl_advice_in_a_container_names_the_container_definition(make_tree):
                                                      {"proc/sys/net/ipv4/ip_forward": "0\n"}))
     assert [p for p in host_facts["problems"] if p["code"] == "SYSCTL_LIVE_NOT_1"][0]["remediation"] == \
         "sysctl -w net.ipv4.ip_forward=1 (ansible.posix.sysctl with sysctl_set: true)."
+
+
+# -- honest "unknown": an input that could hold the persistence was not readable ---------------------------------
+
+K8S = "derived-trixie-6.12-persisted-k8s"
+BRIDGE_KEYS = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables")
+
+
+def test_unreadable_modules_load_file_makes_the_module_unknown_at_boot_not_unpersisted(make_tree):
+    # A symlink loop where k8s.conf was: systemd cannot read it either, but what it was meant to hold is unknown.
+    root = make_tree(K8S, {"etc/modules-load.d/k8s.conf": ("->", "k8s.conf")})
+    facts = gather_br_netfilter_facts(root)
+    unknown = [p for p in facts["problems"] if p["code"] == "MODULE_PERSISTENCE_UNKNOWN"]
+    assert [p["severity"] for p in unknown] == ["medium"]
+    assert "/etc/modules-load.d/k8s.conf could not be read" in unknown[0]["message"]
+    assert "MODULE_NOT_PERSISTED" not in codes(facts)
+    # The bridge keys are persisted; whether the module is there to take them is what is unknown.
+    assert "SYSCTL_PERSISTED_WITHOUT_MODULE" not in codes(facts)
+    assert facts["module_active_at_boot"] is None
+    assert facts["modules"]["br_netfilter"]["active_at_boot"] is None
+    assert [facts["after_reboot"][key] for key in BRIDGE_KEYS] == [None, None]
+    assert set(BRIDGE_KEYS) <= set(facts["after_reboot_unknown"])
+    assert facts["after_reboot"]["net.ipv4.ip_forward"] == 1
+    assert facts["ready"] is True and facts["ready_after_reboot"] is None
+
+
+def test_fifo_in_sysctl_d_after_the_winner_makes_the_keys_unknown(make_tree):
+    root = make_tree(K8S, {})
+    os.mkfifo(os.path.join(root, "etc/sysctl.d/zz-local.conf"))  # sorts after k8s.conf: it could set any key
+    facts = gather_br_netfilter_facts(root)
+    unknown = dict((p["message"].split(":", 1)[0], p) for p in facts["problems"]
+                   if p["code"] == "SYSCTL_PERSISTENCE_UNKNOWN")
+    assert sorted(unknown) == sorted(REQUIRED_LIVE_KEYS)
+    assert unknown["net.ipv4.ip_forward"]["message"] == (
+        "net.ipv4.ip_forward: its value after a reboot is unknown: /etc/sysctl.d/zz-local.conf could not be read and "
+        "may set it; the readable files give 1 (/etc/sysctl.d/k8s.conf:3).")
+    assert {"path": "/etc/sysctl.d/zz-local.conf", "error": "a FIFO, not read"} in facts["unreadable"]
+    assert set(REQUIRED_LIVE_KEYS) <= set(facts["persisted_unknown"])
+    assert all(facts["after_reboot"][key] is None for key in REQUIRED_LIVE_KEYS)
+    assert set(REQUIRED_LIVE_KEYS) <= set(facts["after_reboot_unknown"])
+    assert facts["ready_after_reboot"] is None
+    assert not {"SYSCTL_NOT_PERSISTED", "SYSCTL_KERNEL_DEFAULT_ONLY"} & set(codes(facts))
+
+
+def test_unreadable_sysctl_file_before_an_explicit_winner_changes_nothing(make_tree):
+    # A later explicit assignment always wins, so a file sorting before k8s.conf cannot change the outcome.
+    root = make_tree(K8S, {"etc/sysctl.d/00-early.conf": ("->", "00-early.conf")})
+    facts = gather_br_netfilter_facts(root)
+    assert {"path": "/etc/sysctl.d/00-early.conf", "error": "symlink loop"} in facts["unreadable"]
+    # Only the keys no readable file sets stay unknown (the loop may set them); none of them is required.
+    assert facts["persisted_unknown"] == ["net.bridge.bridge-nf-call-arptables", "net.ipv6.conf.all.forwarding",
+                                          "net.ipv6.conf.default.forwarding"]
+    assert facts["problems"] == []
+    assert facts["ready_after_reboot"] is True
+
+
+def test_unreadable_sysctl_file_and_no_readable_setting_is_unknown_not_unpersisted(make_tree):
+    root = make_tree(K8S, {"etc/sysctl.d/k8s.conf": None, "etc/sysctl.d/50-x.conf": ("->", "50-x.conf")})
+    facts = gather_br_netfilter_facts(root)
+    messages = [p["message"] for p in facts["problems"] if p["code"] == "SYSCTL_PERSISTENCE_UNKNOWN"]
+    assert "net.ipv4.ip_forward: its value after a reboot is unknown: /etc/sysctl.d/50-x.conf could not be read " \
+           "and may set it; no readable file sets it." in messages
+    assert len(messages) == 3
+    assert not {"SYSCTL_NOT_PERSISTED", "SYSCTL_KERNEL_DEFAULT_ONLY"} & set(codes(facts))
+
+
+def test_a_known_failure_stays_false_whatever_is_unknown(make_tree):
+    # The module is not listed anywhere (all readable), while the sysctl files are unknown: not ready, for sure.
+    root = make_tree(K8S, {"etc/modules-load.d/k8s.conf": None})
+    os.mkfifo(os.path.join(root, "etc/sysctl.d/zz-local.conf"))
+    facts = gather_br_netfilter_facts(root)
+    assert facts["module_active_at_boot"] is False
+    assert "MODULE_NOT_PERSISTED" in codes(facts)
+    assert facts["ready_after_reboot"] is False
+    # Without the module at boot the bridge keys will be absent (known), ip_forward is unknown.
+    assert [facts["after_reboot"][key] for key in BRIDGE_KEYS] == [None, None]
+    assert not set(BRIDGE_KEYS) & set(facts["after_reboot_unknown"])
+    assert "net.ipv4.ip_forward" in facts["after_reboot_unknown"]

@@ -25,6 +25,7 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._sysctl_d impor
 
 BASE = "trixie-6.12-state-c-bridge-br_netfilter"
 IPT = "net.bridge.bridge-nf-call-iptables"
+IP6T = "net.bridge.bridge-nf-call-ip6tables"
 COLLECTION_DIR = list(collection.__path__)[0]
 COLLECTIONS = os.path.dirname(os.path.dirname(os.path.dirname(COLLECTION_DIR)))
 FACTS_MODULE = os.path.join(COLLECTION_DIR, "plugins", "modules", "br_netfilter_facts.py")
@@ -149,13 +150,17 @@ class DeniedFS(RootFS):
 
 
 def test_an_unreadable_sysctl_file_makes_missing_keys_unknown_not_unset(make_tree):
-    root = make_tree(BASE, {"etc/sysctl.d/90-secret.conf": "net.bridge.bridge-nf-call-iptables = 1\n",
-                            "etc/sysctl.d/10-forward.conf": "net.ipv4.ip_forward = 1\n"})
-    result = gather_sysctl_persistence(DeniedFS(root, {"/etc/sysctl.d/90-secret.conf"}),
-                                       [IPT, "net.ipv4.ip_forward"])
-    assert result["unreadable_files"] == ["/etc/sysctl.d/90-secret.conf"]
+    root = make_tree(BASE, {"etc/sysctl.d/50-secret.conf": "net.bridge.bridge-nf-call-iptables = 1\n",
+                            "etc/sysctl.d/90-forward.conf": "net.ipv4.ip_forward = 1\n",
+                            "etc/sysctl.d/10-early.conf": "net.bridge.bridge-nf-call-ip6tables = 1\n"})
+    result = gather_sysctl_persistence(DeniedFS(root, {"/etc/sysctl.d/50-secret.conf"}),
+                                       [IPT, "net.ipv4.ip_forward", IP6T])
+    assert result["unreadable_files"] == ["/etc/sysctl.d/50-secret.conf"]
     assert result["persisted"][IPT] is None
-    assert result["unknown"] == [IPT]  # not "not persisted": the unreadable file may set it
+    # Not "not persisted": the unreadable file may set it. ip6tables is set before the unreadable file, which may
+    # override it; ip_forward is set after it, and a later explicit line always wins, so that one stays known.
+    assert result["unknown"] == [IPT, IP6T]
+    assert result["persisted"][IP6T]["value"] == "1"
     assert result["persisted"]["net.ipv4.ip_forward"]["value"] == "1"
     readable = gather_sysctl_persistence(RootFS(root), [IPT])
     assert readable["unknown"] == [] and readable["unreadable_files"] == []
