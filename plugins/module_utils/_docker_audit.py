@@ -97,6 +97,7 @@ def build_context(collected):
     _settings_ctx(collected, ctx)
     _need_ctx(collected, ctx)
     _expectations_ctx(collected, ctx)
+    _ip6_ctx(collected, ctx)
     ctx["start_blocker"] = _start_blocker(ctx)
     return ctx
 
@@ -293,6 +294,105 @@ def _expectations_ctx(collected, ctx):
         ctx["published_source"] = "rules"
 
 
+#: First Docker release whose ``ip6tables`` setting defaults to true (moby PR #48560, release notes 27.0.1).
+IP6TABLES_DEFAULT_ON_SINCE = "27.0.0"
+
+
+def ip6tables_enabled(settings, version):
+    """``(enabled, why)``: does dockerd program ip6tables? ``enabled`` is None when that cannot be known.
+
+    ``iptables: false`` turns off both families; an explicit ``ip6tables`` wins otherwise; the default is true from
+    Docker 27.0 and false before.
+    """
+    if settings.get("iptables") is False:
+        return False, "iptables=false turns off ip6tables too"
+    explicit = settings.get("ip6tables")
+    if isinstance(explicit, bool):
+        return explicit, "ip6tables=%s" % ("true" if explicit else "false")
+    if version is None:
+        return None, "Docker's version is unknown, so the ip6tables default is too"
+    if _ge(version, IP6TABLES_DEFAULT_ON_SINCE):
+        return True, "default since Docker %s" % IP6TABLES_DEFAULT_ON_SINCE
+    return False, "default before Docker %s" % IP6TABLES_DEFAULT_ON_SINCE
+
+
+def ipv6_networks(networks):
+    """Bridge networks with IPv6 whose IPv6 traffic Docker masquerades, from sanitized ``GET /networks``.
+
+    A network counts with ``EnableIPv6`` and at least one IPv6 subnet in its IPAM config.
+    """
+    found = []
+    for item in networks or []:
+        if not isinstance(item, dict) or item.get("Driver") != "bridge" or item.get("EnableIPv6") is not True:
+            continue
+        configs = (item.get("IPAM") or {}).get("Config") or []
+        subnets = [config["Subnet"] for config in configs
+                   if isinstance(config, dict) and ":" in str(config.get("Subnet") or "")]
+        if not subnets:
+            continue
+        # Name, bridge and the IPv4 options as for IPv4 (one reading of a network); parse_networks keeps IPv4 subnets.
+        network = env.parse_networks([item])[0]
+        routed = (item.get("Options") or {}).get("com.docker.network.bridge.gateway_mode_ipv6") == "routed"
+        found.append({"name": network["name"], "bridge": network["bridge"], "subnets": subnets,
+                      "masquerade": network["masquerade"] and not network["internal"] and not routed})
+    return found
+
+
+def ipv6_published(containers, networks):
+    """Published ports bound to an IPv6 host address (``::``) of containers with an address on ``networks``.
+
+    Only those get an ip6tables DNAT rule; a container without IPv6 is reached through docker-proxy.
+    """
+    names = set(net["name"] for net in networks)
+    published = []
+    for item in containers or []:
+        attached = ((item.get("NetworkSettings") or {}).get("Networks") or {}) if isinstance(item, dict) else {}
+        addresses = [net["GlobalIPv6Address"] for name, net in sorted(attached.items())
+                     if name in names and isinstance(net, dict) and net.get("GlobalIPv6Address")]
+        if not addresses:
+            continue
+        for port in item.get("Ports") or []:
+            if not isinstance(port, dict) or not port.get("PublicPort") or ":" not in str(port.get("IP") or ""):
+                continue
+            published.append({
+                "container": ((item.get("Names") or ["?"])[0] or "?").lstrip("/"),
+                "host_ip": port["IP"],
+                "host_port": port["PublicPort"],
+                "container_port": port.get("PrivatePort") or 0,
+                "proto": port.get("Type") or "tcp",
+                "container_ips": addresses,
+            })
+    return published
+
+
+def _ip6_ctx(collected, ctx):
+    """Docker's IPv6 rules: whether dockerd writes them, for which networks and ports, and the ip6tables dump."""
+    data = collected.get("iptables") or {}
+    engine = ((collected.get("docker") or {}).get("engine") or {})
+    enabled, why = ip6tables_enabled(ctx["settings"], ctx["docker"]["version"])
+    result = {"enabled": enabled, "enabled_why": why, "parsed": None, "error": None,
+              "networks": None, "published": None}
+    backend = ctx["iptables"]["backend"]
+    save = (data.get("saves6") or {}).get(backend) if backend else None
+    if save and save.get("error"):
+        result["error"] = save["error"]
+    elif save:
+        try:
+            result["parsed"] = ipt.parse_iptables_save(save.get("text") or "")
+        except ipt.IptablesParseError as exc:
+            result["error"] = "unparsable ip6tables-save output: %s" % exc
+    if result["error"]:
+        ctx["iptables"]["errors"].append({"backend": "%s (ip6tables)" % backend, "error": result["error"],
+                                          "family": "ipv6"})
+    # Without the engine the IPv6 networks are unknown: the rules alone cannot tell a network without IPv6 from
+    # one whose IPv6 rules are gone, so no IPv6 expectation is guessed.
+    if ctx["docker"]["engine_running"] and engine.get("networks") is not None:
+        result["networks"] = ipv6_networks(engine["networks"])
+        if engine.get("containers") is not None:
+            result["published"] = ipv6_published(engine["containers"], result["networks"])
+    ctx["ip6"] = result
+
+
 def _bridge_of(rule, option):
     found = ipt.rule_option(rule, option)
     if found and not found[1] and found[0] and "+" not in found[0]:
@@ -392,8 +492,8 @@ def conditions_for(ctx):
 NO_DOCKER_CHAINS = "no Docker chain in the active backend"
 
 
-def _rules_checkable(ctx):
-    """None when the chain/jump/NAT checks apply, else the reason they do not."""
+def _rules_preconditions(ctx):
+    """Why dockerd's rules of neither family are audited, or None."""
     if not _docker_present(ctx):
         return "Docker not installed"
     if ctx["settings"].get("iptables") is False:
@@ -405,6 +505,14 @@ def _rules_checkable(ctx):
         return "the engine on the audited socket is rootless"
     if not ctx["docker"]["engine_running"] and ctx.get("start_blocker"):
         return "dockerd cannot start (%s); the rules a failed start left behind are not audited" % ctx["start_blocker"]
+    return None
+
+
+def _rules_checkable(ctx):
+    """None when the IPv4 chain/jump/NAT checks apply, else the reason they do not."""
+    reason = _rules_preconditions(ctx)
+    if reason:
+        return reason
     ipts = ctx["iptables"]
     if not ipts["binary"] and not ipts["parsed"]:
         return "no iptables binary"
@@ -415,6 +523,45 @@ def _rules_checkable(ctx):
             return "Docker engine not running and no Docker chain present"
         return NO_DOCKER_CHAINS
     return None
+
+
+def _rules6_checkable(ctx):
+    """None when the IPv6 chain/jump/NAT checks apply, else the reason they do not (NO_DOCKER_CHAINS included)."""
+    reason = _rules_preconditions(ctx)
+    if reason:
+        return reason
+    ip6 = ctx["ip6"]
+    if ip6["enabled"] is None:
+        return "unknown whether dockerd writes ip6tables rules (%s)" % ip6["enabled_why"]
+    if not ip6["enabled"]:
+        return "dockerd writes no ip6tables rules (%s)" % ip6["enabled_why"]
+    if ip6["networks"] is None:
+        return "unknown whether a Docker network has IPv6: the engine did not list its networks"
+    if not ip6["networks"]:
+        return "no Docker network has IPv6"
+    if ip6["parsed"] is None:
+        return "the ip6tables rules of the %s backend could not be read" % ctx["iptables"]["backend"]
+    if not ipt.docker_chains(ip6["parsed"]):
+        return NO_DOCKER_CHAINS
+    return None
+
+
+FAMILY_TOOLS = {"ipv4": "iptables", "ipv6": "ip6tables"}
+
+
+def rule_families(ctx):
+    """The families whose Docker rules are audited: ``[{family, tool, parsed, networks, published, ...}]``."""
+    families = []
+    if _rules_checkable(ctx) is None:
+        families.append({"family": "ipv4", "tool": "iptables", "parsed": ctx["iptables"]["parsed"][ctx["iptables"]["backend"]],
+                         "networks": ctx["networks"], "networks_source": ctx["networks_source"],
+                         "published": ctx["published"], "published_source": ctx["published_source"]})
+    if _rules6_checkable(ctx) is None:
+        families.append({"family": "ipv6", "tool": "ip6tables", "parsed": ctx["ip6"]["parsed"],
+                         "networks": [net for net in ctx["ip6"]["networks"] if net["masquerade"]],
+                         "networks_source": "engine",
+                         "published": ctx["ip6"]["published"] or [], "published_source": "engine"})
+    return families
 
 
 # --- conditions: ctx -> [evidence, ...] ------------------------------------
@@ -509,7 +656,10 @@ def audit(collected, issues=None):
             continue  # a Docker-only check on a host without Docker traces finds nothing (docker_traces)
         if not _row_applies(ctx, row):
             continue
+        families = row["families"]
         for evidence in conditions[row["condition"]](ctx):
+            if evidence.get("family", families[0]) not in families:
+                continue  # the table says this issue does not concern that address family
             findings.append({
                 "code": row["code"],
                 "severity": row["severity"],
@@ -557,9 +707,24 @@ def summarize(ctx, findings):
         "networks_checked": [dict(net, source=ctx["networks_source"]) for net in ctx["networks"]],
         "published_ports_checked": len(ctx["published"]),
         "rule_checks": "skipped: %s" % skipped if skipped else "done",
+        "ip6tables": _ip6_summary(ctx),
         "counts": counts,
         "highest_severity": highest,
         "codes": sorted(set(finding["code"] for finding in findings)),
+    }
+
+
+def _ip6_summary(ctx):
+    ip6 = ctx["ip6"]
+    skipped = _rules6_checkable(ctx)
+    networks = ip6["networks"]
+    return {
+        "enabled": ip6["enabled"],
+        "enabled_why": ip6["enabled_why"],
+        "networks_checked": "unknown" if networks is None else [dict(net, source="engine") for net in networks],
+        "published_ports_checked": len(ip6["published"] or []) if skipped is None else 0,
+        "docker_chains": ipt.docker_chains(ip6["parsed"]) if ip6["parsed"] is not None else None,
+        "rule_checks": "skipped: %s" % skipped if skipped else "done",
     }
 
 

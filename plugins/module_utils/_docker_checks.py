@@ -26,7 +26,9 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_audit i
     _docker_present,
     _ge,
     _lt,
+    _rules6_checkable,
     _rules_checkable,
+    rule_families,
 )
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._known_issues import (
     EXPECTED_CHAINS,
@@ -218,13 +220,16 @@ def _cond_docker_uses_iptables(ctx):
 
 
 def _cond_docker_rules_absent(ctx):
-    """Engine up, rules readable, yet no Docker chain in any backend."""
+    """Engine up, rules readable, yet no Docker chain: in any IPv4 backend, or in ip6tables where IPv6 is audited."""
     ipts = ctx["iptables"]
-    if _rules_checkable(ctx) != NO_DOCKER_CHAINS or any(ipts["docker_chains"].values()):
-        return []
     if not ctx["docker"]["engine_running"]:
         return []
-    return [{"backend": ipts["backend"]}]
+    evidence = []
+    if _rules_checkable(ctx) == NO_DOCKER_CHAINS and not any(ipts["docker_chains"].values()):
+        evidence.append({"backend": ipts["backend"], "family": "ipv4", "tool": "iptables"})
+    if _rules6_checkable(ctx) == NO_DOCKER_CHAINS:
+        evidence.append({"backend": ipts["backend"], "family": "ipv6", "tool": "ip6tables"})
+    return evidence
 
 
 def _cond_docker_chains_in_inactive_backend(ctx):
@@ -258,23 +263,31 @@ def _applies(version, since, before):
     return True
 
 
-def _active(ctx):
-    return ctx["iptables"]["parsed"][ctx["iptables"]["backend"]]
+def _since(row, family):
+    """The first release with ``row``'s chain or jump in ``family``'s rules (``ipv6_since`` for ip6tables)."""
+    if family["family"] == "ipv6" and "ipv6_since" in row:
+        return row["ipv6_since"]
+    return row["since"]
+
+
+def _tag(evidence, family):
+    """``evidence`` with the family it concerns, which messages name (``{tool}``) and the table filters on."""
+    evidence.update(family=family["family"], tool=family["tool"])
+    return evidence
 
 
 def _cond_docker_chain_missing(ctx):
-    if _rules_checkable(ctx) is not None:
-        return []
-    parsed = _active(ctx)
     version = ctx["docker"]["version"]
     evidence = []
-    for row in EXPECTED_CHAINS:
-        if not _applies(version, row["since"], None):
-            continue
-        if not ipt.has_chain(parsed, row["table"], row["chain"]):
-            evidence.append({"table": row["table"], "chain": row["chain"],
-                             "expected_for": _expected_for(row["since"], None),
-                             "backend": ctx["iptables"]["backend"]})
+    for family in rule_families(ctx):
+        for row in EXPECTED_CHAINS:
+            since = _since(row, family)
+            if not _applies(version, since, None):
+                continue
+            if not ipt.has_chain(family["parsed"], row["table"], row["chain"]):
+                evidence.append(_tag({"table": row["table"], "chain": row["chain"],
+                                      "expected_for": _expected_for(since, None),
+                                      "backend": ctx["iptables"]["backend"]}, family))
     return evidence
 
 
@@ -283,31 +296,30 @@ def _jumps(parsed, table, from_chain, to_chain):
 
 
 def _cond_docker_jump_missing(ctx):
-    if _rules_checkable(ctx) is not None:
-        return []
-    parsed = _active(ctx)
     version = ctx["docker"]["version"]
     evidence = []
-    for row in EXPECTED_JUMPS:
-        if not _applies(version, row["since"], row["before"]):
-            continue
-        if not _jumps(parsed, row["table"], row["from"], row["to"]):
-            evidence.append({"table": row["table"], "from_chain": row["from"], "to_chain": row["to"],
-                             "expected_for": _expected_for(row["since"], row["before"]),
-                             "backend": ctx["iptables"]["backend"]})
+    for family in rule_families(ctx):
+        for row in EXPECTED_JUMPS:
+            since = _since(row, family)
+            if not _applies(version, since, row["before"]):
+                continue
+            if not _jumps(family["parsed"], row["table"], row["from"], row["to"]):
+                evidence.append(_tag({"table": row["table"], "from_chain": row["from"], "to_chain": row["to"],
+                                      "expected_for": _expected_for(since, row["before"]),
+                                      "backend": ctx["iptables"]["backend"]}, family))
     return evidence
 
 
 def _cond_docker_user_not_first(ctx):
-    if _rules_checkable(ctx) is not None:
-        return []
-    rules = ipt.chain_rules(_active(ctx), "filter", "FORWARD")
-    for position, rule in enumerate(rules, 1):
-        if ipt.rule_target(rule) == "DOCKER-USER":
-            if position == 1:
-                return []
-            return [{"position": position, "first_rule": ipt.format_rule(rules[0])}]
-    return []  # a missing jump is DOCKER_JUMP_MISSING
+    evidence = []
+    for family in rule_families(ctx):
+        rules = ipt.chain_rules(family["parsed"], "filter", "FORWARD")
+        for position, rule in enumerate(rules, 1):
+            if ipt.rule_target(rule) == "DOCKER-USER":
+                if position > 1:
+                    evidence.append(_tag({"position": position, "first_rule": ipt.format_rule(rules[0])}, family))
+                break  # a missing jump is DOCKER_JUMP_MISSING
+    return evidence
 
 
 def _masquerades(parsed):
@@ -326,20 +338,18 @@ def _masquerades(parsed):
 
 
 def _cond_docker_masquerade_missing(ctx):
-    if _rules_checkable(ctx) is not None:
-        return []
-    masquerades = _masquerades(_active(ctx))
     evidence = []
-    for net in ctx["networks"]:
-        bridge = net["bridge"]
-        subnets = net["subnets"] or [None]
-        for subnet in subnets:
-            ok = any(item["not_out"] == bridge and (subnet is None or item["source"] == subnet)
-                     for item in masquerades)
-            if not ok:
-                evidence.append({"network": net.get("name") or bridge, "bridge": bridge,
-                                 "subnet": subnet or "(subnet unknown: any source)",
-                                 "expected_from": ctx["networks_source"]})
+    for family in rule_families(ctx):
+        masquerades = _masquerades(family["parsed"])
+        for net in family["networks"]:
+            bridge = net["bridge"]
+            for subnet in net["subnets"] or [None]:
+                ok = any(item["not_out"] == bridge and (subnet is None or item["source"] == subnet)
+                         for item in masquerades)
+                if not ok:
+                    evidence.append(_tag({"network": net.get("name") or bridge, "bridge": bridge,
+                                          "subnet": subnet or "(subnet unknown: any source)",
+                                          "expected_from": family["networks_source"]}, family))
     return evidence
 
 
@@ -359,32 +369,38 @@ def _dnat_rules(parsed):
     return found
 
 
+def _dnat_target(family, address, port):
+    """``--to-destination`` as iptables-save writes it: ``172.17.0.2:80``, ``[fd00::2]:80`` for IPv6."""
+    if family == "ipv6":
+        return "[%s]:%s" % (address, port)
+    return "%s:%s" % (address, port)
+
+
 def _dnat_missing(ctx):
-    if _rules_checkable(ctx) is not None:
-        return []
-    dnats = _dnat_rules(_active(ctx))
     evidence = []
-    for port in ctx["published"]:
-        targets = ["%s:%s" % (ip, port["container_port"]) for ip in port["container_ips"]]
-        ok = False
-        for rule in dnats:
-            if rule["proto"] not in (None, port["proto"]) or rule["to"] not in targets:
-                continue
-            if port["host_port"] is not None and rule["dport"] != str(port["host_port"]):
-                continue
-            ok = True
-            break
-        if not ok:
-            known = port["host_port"] is not None
-            evidence.append({
-                "port": port["host_port"],
-                "port_text": "host port %s" % port["host_port"] if known else "a published port",
-                "proto": port["proto"],
-                "destination": " or ".join(targets) or "(container address unknown)",
-                "container": "container %s" % port["container"] if port["container"]
-                             else "admitted by filter chain DOCKER",
-                "expected_from": ctx["published_source"],
-            })
+    for family in rule_families(ctx):
+        dnats = _dnat_rules(family["parsed"])
+        for port in family["published"]:
+            targets = [_dnat_target(family["family"], ip, port["container_port"]) for ip in port["container_ips"]]
+            ok = False
+            for rule in dnats:
+                if rule["proto"] not in (None, port["proto"]) or rule["to"] not in targets:
+                    continue
+                if port["host_port"] is not None and rule["dport"] != str(port["host_port"]):
+                    continue
+                ok = True
+                break
+            if not ok:
+                known = port["host_port"] is not None
+                evidence.append(_tag({
+                    "port": port["host_port"],
+                    "port_text": "host port %s" % port["host_port"] if known else "a published port",
+                    "proto": port["proto"],
+                    "destination": " or ".join(targets) or "(container address unknown)",
+                    "container": "container %s" % port["container"] if port["container"]
+                                 else "admitted by filter chain DOCKER",
+                    "expected_from": family["published_source"],
+                }, family))
     return evidence
 
 

@@ -24,6 +24,9 @@ Subprocesses, in the order they may run, and when:
    It is never run with ``-t``: ``iptables-legacy-save -t nat`` instantiates
    the legacy nat table as a side effect (measured), which a read-only audit
    must not do. Without ``-t`` it dumps only the tables that exist.
+3b. ``ip6tables-nft-save`` or ``ip6tables-legacy-save``: the backend ``iptables
+   --version`` names, once (Docker writes its IPv6 rules with the same backend);
+   legacy only when /proc/net/ip6_tables_names lists a table.
 4. ``dockerd --version``: only when neither the engine nor a package DB gives
    Docker's version, and only with root "/" (a Go binary, ~30-80 ms).
 5. ``rpm -q``: only on hosts without /var/lib/dpkg/status.
@@ -43,10 +46,12 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._subprocess imp
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 SAVE_BINARIES = {"nf_tables": "iptables-nft-save", "legacy": "iptables-legacy-save"}
+SAVE6_BINARIES = {"nf_tables": "ip6tables-nft-save", "legacy": "ip6tables-legacy-save"}
 DOCKERD_PATHS = ("/usr/bin/dockerd", "/usr/sbin/dockerd", "/usr/local/bin/dockerd", "/usr/local/sbin/dockerd")
 DOCKER_CLI_PATHS = ("/usr/bin/docker", "/usr/local/bin/docker")
 PROC_ROUTE = "/proc/net/route"
 PROC_IPTABLES_NAMES = "/proc/net/ip_tables_names"
+PROC_IP6TABLES_NAMES = "/proc/net/ip6_tables_names"
 PROC_SELF_STATUS = "/proc/self/status"
 # linux/capability.h: reading rules (iptables-save) needs CAP_NET_ADMIN, root-only files CAP_DAC_READ_SEARCH.
 CAP_DAC_READ_SEARCH = 2
@@ -201,6 +206,7 @@ def sanitize_networks(data, notes):
             if isinstance(item.get(field), str):
                 network[field] = item[field]
         network["Internal"] = item.get("Internal") is True
+        network["EnableIPv6"] = item.get("EnableIPv6") is True
         if item.get("Options") is not None and not isinstance(item.get("Options"), dict):
             _wrong(notes, "networks[%d].Options" % index, item.get("Options"))
         network["Options"] = _text_dict(item.get("Options"))
@@ -232,8 +238,9 @@ def sanitize_containers(data, notes):
         addresses = {}
         if isinstance(networks, dict):
             for name, network in networks.items():
-                if isinstance(name, str) and isinstance(network, dict) and isinstance(network.get("IPAddress"), str):
-                    addresses[name] = {"IPAddress": network["IPAddress"]}
+                if isinstance(name, str) and isinstance(network, dict):
+                    addresses[name] = dict((field, network[field]) for field in ("IPAddress", "GlobalIPv6Address")
+                                           if isinstance(network.get(field), str))
         ports = []
         raw_ports = item.get("Ports")
         if raw_ports is not None and not isinstance(raw_ports, list):
@@ -324,7 +331,46 @@ def collect_docker(fs, run, query_engine, socket_path):
     return docker
 
 
-def collect_iptables(run, which, iptables_binary="iptables", names_path=PROC_IPTABLES_NAMES):
+def _save_binary(which, search_dir, save_name, fallback=None):
+    """``save_name`` next to the iptables binary first (an explicit iptables_binary picks its siblings), else in PATH."""
+    # Through ``which`` (an absolute path is checked for being executable), so the finder alone decides what exists.
+    found = which(os.path.join(search_dir, save_name)) if search_dir else None
+    if found is None:
+        found = which(save_name)
+    if found is None and fallback:
+        found = which(fallback)  # old single-backend installs only ship ip(6)tables-save
+    return found
+
+
+def _run_save(run, save_binary, save_name):
+    rc, out, err = run([save_binary])
+    if rc != 0:
+        return {"binary": save_binary, "text": None,
+                "error": "%s exited %d: %s" % (save_name, rc, (err or out).strip()[:300])}
+    return {"binary": save_binary, "text": out, "error": None, "stderr": err.strip() or None}
+
+
+def collect_ip6tables(run, which, backend, search_dir, names6_path=PROC_IP6TABLES_NAMES):
+    """``{backend: save}`` of ``ip6tables-<backend>-save``, the same backend dockerd's iptables uses; {} without one.
+
+    Legacy is read only when /proc/net/ip6_tables_names lists a table, for the reason iptables-legacy-save is.
+    """
+    if backend not in SAVE6_BINARIES:
+        return {}
+    save_name = SAVE6_BINARIES[backend]
+    save_binary = _save_binary(which, search_dir, save_name, "ip6tables-save")
+    if save_binary is None:
+        return {}  # the audit then says the IPv6 rules could not be read, where it needs them
+    if backend == "legacy":
+        names_text = _read_host(names6_path)
+        if names_text is not None and not parse_table_names(names_text):
+            return {backend: {"binary": save_binary, "text": "", "error": None,
+                              "skipped": "no table in %s" % names6_path}}
+    return {backend: _run_save(run, save_binary, save_name)}
+
+
+def collect_iptables(run, which, iptables_binary="iptables", names_path=PROC_IPTABLES_NAMES,
+                     names6_path=PROC_IP6TABLES_NAMES):
     binary = which(iptables_binary)
     result = {"binary": binary, "version_output": None, "version_error": None, "saves": {},
               "legacy_table_names": None}
@@ -344,35 +390,23 @@ def collect_iptables(run, which, iptables_binary="iptables", names_path=PROC_IPT
     legacy_names = parse_table_names(names_text) if names_text is not None else None
     result["legacy_table_names"] = legacy_names
     for name, save_name in SAVE_BINARIES.items():
-        save_binary = None
-        if search_dir and os.path.exists(os.path.join(search_dir, save_name)):
-            save_binary = os.path.join(search_dir, save_name)
-        else:
-            save_binary = which(save_name)
+        save_binary = _save_binary(which, search_dir, save_name, "iptables-save" if name == backend else None)
         if save_binary is None:
-            if name == backend:
-                # old single-backend installs only ship iptables-save
-                save_binary = which("iptables-save")
-            if save_binary is None:
-                continue
+            continue
         if name == "legacy" and legacy_names is not None and not legacy_names:
             # no legacy table exists: nothing to read, and reading would not create one
             result["saves"][name] = {"binary": save_binary, "text": "", "error": None,
                                      "skipped": "no table in %s" % names_path}
             continue
-        rc, out, err = run([save_binary])
-        if rc != 0:
-            result["saves"][name] = {"binary": save_binary, "text": None,
-                                     "error": "%s exited %d: %s" % (save_name, rc, (err or out).strip()[:300])}
-        else:
-            result["saves"][name] = {"binary": save_binary, "text": out, "error": None,
-                                     "stderr": err.strip() or None}
+        result["saves"][name] = _run_save(run, save_binary, save_name)
+    result["saves6"] = collect_ip6tables(run, which, backend, search_dir, names6_path)
     return result
 
 
 def collect(root="/", run=None, which=None, query_engine=None, gather_br=None,
             socket_path=DOCKER_SOCKET, iptables_binary="iptables", run_dockerd_version=None,
-            route_path=PROC_ROUTE, names_path=PROC_IPTABLES_NAMES, status_path=PROC_SELF_STATUS):
+            route_path=PROC_ROUTE, names_path=PROC_IPTABLES_NAMES, status_path=PROC_SELF_STATUS,
+            names6_path=PROC_IP6TABLES_NAMES):
     """Everything ``audit`` needs, plus ``commands`` (argv, rc, seconds).
 
     Host-only commands (``rpm -q``, ``dockerd --version``) run only when ``root``
@@ -390,7 +424,7 @@ def collect(root="/", run=None, which=None, query_engine=None, gather_br=None,
     host_root = fs.root == "/"
     collected["packages"] = collect_packages(fs, recorder, which, allow_rpm=host_root)
     collected["docker"] = collect_docker(fs, recorder, query, socket_path)
-    collected["iptables"] = collect_iptables(recorder, which, iptables_binary, names_path)
+    collected["iptables"] = collect_iptables(recorder, which, iptables_binary, names_path, names6_path)
     route_text = _read_host(route_path)
     collected["routes"] = env.parse_proc_net_route(route_text) if route_text else []
 

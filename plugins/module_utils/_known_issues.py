@@ -18,17 +18,28 @@ documentation and the unit tests all read it. A row says:
   ``{"exact": [...]}`` or ``{"min": inclusive, "before": exclusive}``.
 * ``condition``: the name of a predicate in ``_docker_audit.CONDITIONS``; it
   returns one evidence dict per occurrence (none: no finding).
+* ``families``: the address families the row applies to (``BOTH`` or ``IPV4``); see ``BOTH`` below.
 * ``severity``: info, low, medium or high.
 * ``message`` (may use ``{placeholders}`` filled from the evidence),
   ``remediation`` and ``reference`` (list of URLs).
 
 ``EXPECTED_CHAINS`` and ``EXPECTED_JUMPS`` say which chains and jumps each
-Docker release creates with its iptables firewall backend.
+Docker release creates with its iptables firewall backend, in iptables and, where
+dockerd's ip6tables is on and a network has IPv6, in ip6tables alike (measured on
+Docker 28.5.2, see VM-NOTES).
 """
 
 from __future__ import annotations
 
 SEVERITIES = ("info", "low", "medium", "high")
+
+#: ``families`` of a row: the address families it concerns. Rule checks run per family (iptables for IPv4,
+#: ip6tables for IPv6, from the same backend) and tag their evidence with ``family``; the audit drops evidence of a
+#: family the row does not list. A row whose evidence names no family is about the host or dockerd as a whole.
+BOTH = ("ipv4", "ipv6")
+#: IPv4 only: the other backend is read for iptables alone, and the br_netfilter decision models
+#: bridge-nf-call-iptables (not -ip6tables).
+IPV4 = ("ipv4",)
 
 MOBY = "https://github.com/moby/moby/"
 MOBY_BLOB = MOBY + "blob/"
@@ -38,6 +49,7 @@ KNOWN_ISSUES = [
     {
         "code": "AUDIT_UNPRIVILEGED",
         "kind": "status",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "audit_unprivileged",
@@ -51,6 +63,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_NOT_INSTALLED",
         "kind": "status",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "docker_not_installed",
@@ -63,6 +76,7 @@ KNOWN_ISSUES = [
     {
         "code": "PACKAGE_DB_UNREADABLE",
         "kind": "status",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "package_db_unreadable",
@@ -76,6 +90,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_VERSION_UNKNOWN",
         "kind": "status",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "docker_version_unknown",
@@ -88,6 +103,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_ENGINE_NOT_RUNNING",
         "kind": "status",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "docker_engine_not_running",
@@ -100,6 +116,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_ROOTLESS",
         "kind": "status",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "docker_rootless",
@@ -112,6 +129,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_IPTABLES_DISABLED",
         "kind": "status",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "docker_iptables_disabled",
@@ -124,6 +142,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_FIREWALL_BACKEND_NFTABLES",
         "kind": "status",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "docker_firewall_backend_nftables",
@@ -136,6 +155,7 @@ KNOWN_ISSUES = [
     {
         "code": "IPTABLES_NOT_FOUND",
         "kind": "status",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "iptables_not_found",
@@ -148,6 +168,7 @@ KNOWN_ISSUES = [
     {
         "code": "IPTABLES_READ_FAILED",
         "kind": "status",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "iptables_read_failed",
@@ -160,6 +181,7 @@ KNOWN_ISSUES = [
     {
         "code": "DAEMON_JSON_INVALID",
         "kind": "config",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "daemon_json_invalid",
@@ -171,6 +193,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKERD_FLAG_CONFLICT",
         "kind": "config",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "dockerd_flag_conflict",
@@ -183,6 +206,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_BR_NETFILTER_REQUIRED_NO_ESCAPE",
         "kind": "config",
+        "families": IPV4,
         "component": "docker",
         "versions": {"before": "27.5.1"},
         "condition": "br_netfilter_fails_no_escape",
@@ -196,6 +220,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_BR_NETFILTER_REQUIRED",
         "kind": "config",
+        "families": IPV4,
         "component": "docker",
         "versions": {"min": "27.5.1"},
         "condition": "br_netfilter_fails_not_ignored",
@@ -210,6 +235,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_BR_NETFILTER_ERROR_IGNORED",
         "kind": "config",
+        "families": IPV4,
         "component": "docker",
         "versions": {"min": "27.5.1"},
         "condition": "br_netfilter_fails_ignored",
@@ -224,6 +250,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_IGNORE_BR_NETFILTER_ERROR_SET",
         "kind": "config",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "ignore_br_netfilter_env_set_not_needed",
@@ -238,6 +265,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_IGNORE_BR_NETFILTER_ERROR_DELIBERATE",
         "kind": "config",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "ignore_br_netfilter_env_deliberate",
@@ -252,6 +280,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_USERLAND_PROXY_BR_NETFILTER_UNCHECKED",
         "kind": "config",
+        "families": IPV4,
         "component": "docker",
         "versions": {"before": "27.4.0"},
         "condition": "userland_proxy_without_br_netfilter",
@@ -268,6 +297,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_27_3_BR_NETFILTER_DETECTION",
         "kind": "version",
+        "families": IPV4,
         "component": "docker",
         "versions": {"exact": ["27.3.0", "27.3.1"]},
         "condition": "docker_27_3_bridge_dir_check_fails",
@@ -282,6 +312,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_28_0_0_ROOTLESS_SLIRP4NETNS",
         "kind": "version",
+        "families": BOTH,
         "component": "docker",
         "versions": {"exact": ["28.0.0"]},
         "condition": "rootless_slirp4netns_port_driver",
@@ -294,6 +325,7 @@ KNOWN_ISSUES = [
     {
         "code": "IPTABLES_1_8_11_1_DEBIAN",
         "kind": "version",
+        "families": BOTH,
         "component": "iptables-deb",
         "versions": {"min": "1.8.11-1", "before": "1.8.11-2"},
         "condition": "docker_uses_iptables",
@@ -307,11 +339,12 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_RULES_ABSENT",
         "kind": "rules",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "docker_rules_absent",
         "severity": "high",
-        "message": "The Docker engine is running but no Docker chain exists in the {backend} rules: "
+        "message": "The Docker engine is running but no Docker chain exists in the {backend} {tool} rules: "
                    "something flushed them (a firewall reload, iptables -F, nft flush ruleset).",
         "remediation": "Restart dockerd to recreate its rules, and make the firewall service leave Docker's chains alone.",
         "reference": ["https://docs.docker.com/engine/network/packet-filtering-firewalls/"],
@@ -319,6 +352,7 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_CHAINS_IN_INACTIVE_BACKEND",
         "kind": "rules",
+        "families": IPV4,
         "component": None,
         "versions": None,
         "condition": "docker_chains_in_inactive_backend",
@@ -332,6 +366,7 @@ KNOWN_ISSUES = [
     {
         "code": "IPTABLES_RULES_IN_BOTH_BACKENDS",
         "kind": "rules",
+        "families": IPV4,
         "component": None,
         "versions": None,
         "condition": "rules_in_both_backends",
@@ -344,33 +379,36 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_CHAIN_MISSING",
         "kind": "rules",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "docker_chain_missing",
         "severity": "high",
-        "message": "Chain {chain} is missing from the {table} table (expected for {expected_for}).",
+        "message": "Chain {chain} is missing from the {tool} {table} table (expected for {expected_for}).",
         "remediation": "Restart dockerd to recreate its chains; find what deleted them.",
         "reference": [MOBY + "pull/49518"],
     },
     {
         "code": "DOCKER_JUMP_MISSING",
         "kind": "rules",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "docker_jump_missing",
         "severity": "high",
-        "message": "No jump from {from_chain} to {to_chain} in the {table} table: traffic bypasses Docker's rules.",
+        "message": "No jump from {from_chain} to {to_chain} in the {tool} {table} table: traffic bypasses Docker's rules.",
         "remediation": "Restart dockerd to recreate its jumps; check firewall scripts that rewrite built-in chains.",
         "reference": ["https://docs.docker.com/engine/network/packet-filtering-firewalls/"],
     },
     {
         "code": "DOCKER_USER_NOT_FIRST",
         "kind": "rules",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "docker_user_not_first",
         "severity": "medium",
-        "message": "The jump to DOCKER-USER is rule {position} of FORWARD, not rule 1: rules before it bypass "
+        "message": "The jump to DOCKER-USER is rule {position} of {tool} FORWARD, not rule 1: rules before it bypass "
                    "DOCKER-USER.",
         "remediation": "Restart dockerd (it re-inserts the jump first) or move the rules you added to FORWARD "
                        "into DOCKER-USER.",
@@ -379,11 +417,12 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_MASQUERADE_MISSING",
         "kind": "rules",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "docker_masquerade_missing",
         "severity": "high",
-        "message": "No MASQUERADE rule for {subnet} leaving via anything but {bridge} (network {network}): "
+        "message": "No {tool} MASQUERADE rule for {subnet} leaving via anything but {bridge} (network {network}): "
                    "containers there cannot reach outside.",
         "remediation": "Restart dockerd to recreate its nat rules.",
         "reference": ["https://docs.docker.com/engine/network/packet-filtering-firewalls/"],
@@ -391,11 +430,12 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_DNAT_MISSING",
         "kind": "rules",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "docker_dnat_missing_unproxied",
         "severity": "high",
-        "message": "No DNAT rule for {port_text} ({proto}) to {destination} ({container}): with userland-proxy=false "
+        "message": "No {tool} DNAT rule for {port_text} ({proto}) to {destination} ({container}): with userland-proxy=false "
                    "nothing else forwards that port, so the container is unreachable on it.",
         "remediation": "Restart dockerd or the container; if it recurs after reboots check the iptables "
                        "package (Debian 1.8.11-1) and firewall services started after Docker.",
@@ -404,11 +444,12 @@ KNOWN_ISSUES = [
     {
         "code": "DOCKER_DNAT_MISSING_PROXIED",
         "kind": "rules",
+        "families": BOTH,
         "component": None,
         "versions": None,
         "condition": "docker_dnat_missing_proxied",
         "severity": "medium",
-        "message": "No DNAT rule for {port_text} ({proto}) to {destination} ({container}): the port still "
+        "message": "No {tool} DNAT rule for {port_text} ({proto}) to {destination} ({container}): the port still "
                    "answers through docker-proxy (userland-proxy is on), but the container sees docker-proxy's "
                    "address instead of the client's, and the port stops answering if docker-proxy exits.",
         "remediation": "Restart dockerd or the container; if it recurs after reboots check the iptables "
@@ -419,10 +460,14 @@ KNOWN_ISSUES = [
 
 #: Chains Docker's iptables backend creates. ``since`` is the first Docker
 #: release that creates the chain (None: every release this audit knows).
+#: ``ipv6_since``, where given, replaces ``since`` for ip6tables: DOCKER-USER (and the jump to it) came to
+#: ip6tables later (moby issue #42477, fixed by PR #44706, first in 24.0; measured absent with Docker 20.10.24 and
+#: ip6tables=true, present with 28.5.2).
+DOCKER_USER_IPV6_SINCE = "24.0.0"
 EXPECTED_CHAINS = [
     {"table": "nat", "chain": "DOCKER", "since": None},
     {"table": "filter", "chain": "DOCKER", "since": None},
-    {"table": "filter", "chain": "DOCKER-USER", "since": None},
+    {"table": "filter", "chain": "DOCKER-USER", "since": None, "ipv6_since": DOCKER_USER_IPV6_SINCE},
     {"table": "filter", "chain": "DOCKER-ISOLATION-STAGE-1", "since": None},
     {"table": "filter", "chain": "DOCKER-ISOLATION-STAGE-2", "since": None},
     {"table": "filter", "chain": "DOCKER-FORWARD", "since": "28.0.1"},
@@ -434,7 +479,8 @@ EXPECTED_CHAINS = [
 EXPECTED_JUMPS = [
     {"table": "nat", "from": "PREROUTING", "to": "DOCKER", "since": None, "before": None},
     {"table": "nat", "from": "OUTPUT", "to": "DOCKER", "since": None, "before": None},
-    {"table": "filter", "from": "FORWARD", "to": "DOCKER-USER", "since": None, "before": None},
+    {"table": "filter", "from": "FORWARD", "to": "DOCKER-USER", "since": None, "before": None,
+     "ipv6_since": DOCKER_USER_IPV6_SINCE},
     {"table": "filter", "from": "FORWARD", "to": "DOCKER-ISOLATION-STAGE-1", "since": None, "before": "28.0.1"},
     {"table": "filter", "from": "FORWARD", "to": "DOCKER-FORWARD", "since": "28.0.1", "before": None},
 ]

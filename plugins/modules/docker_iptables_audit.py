@@ -34,6 +34,12 @@ description:
     it) and the engine does not answer, the rules a failed start left behind are not audited; the cause is reported.
   - With userland-proxy on (the default) a published port whose DNAT rule is gone still answers through docker-proxy, so
     that is DOCKER_DNAT_MISSING_PROXIED (medium); with userland-proxy=false it is DOCKER_DNAT_MISSING (high)."
+  - IPv6 is audited like IPv4 (chains, jumps, MASQUERADE per IPv6 subnet, DNAT per port published on C(::)) from
+    C(ip6tables-save) of the same backend, wherever dockerd writes ip6tables rules (C(ip6tables) in daemon.json or
+    on its command line; by default from Docker 27.0 on; never with C(iptables=false)) and the engine lists a network
+    with C(EnableIPv6) and an IPv6 subnet. Without the engine that is reported as unknown in
+    O(ignore:summary.ip6tables), not guessed. IPv6 findings carry C(family=ipv6) in their evidence and name
+    ip6tables in their message; the known-issues table says per row which families it applies to."
 author:
   - nodeprep.netfilter developers (!UNKNOWN)
 extends_documentation_fragment:
@@ -92,7 +98,9 @@ options:
     default: true
 notes:
   - "Subprocesses: C(iptables --version) (always, when iptables exists), C(iptables-nft-save) (when installed),
-    C(iptables-legacy-save) (only when C(/proc/net/ip_tables_names) lists a table), C(dockerd --version)
+    C(iptables-legacy-save) (only when C(/proc/net/ip_tables_names) lists a table),
+    C(ip6tables-nft-save) or C(ip6tables-legacy-save) (once, for the backend C(iptables --version) names; legacy
+    only when C(/proc/net/ip6_tables_names) lists a table), C(dockerd --version)
     (only when neither the engine nor the package database knows the version), C(rpm -q) (only without
     C(/var/lib/dpkg/status)). The save commands run without C(-t): C(iptables-legacy-save -t nat) would
     create the legacy nat table as a side effect."
@@ -156,7 +164,9 @@ summary:
       (V(not_needed), V(needed), V(impossible), V(unknown) or V(null)), C(br_netfilter_escape_hatch_mode) (V(auto) or
       V(always) when the role's drop-in sets the variable), C(iptables_version),
       C(iptables_backend), C(iptables_package_version), C(backends_read), C(docker_chains) (per backend and table),
-      C(networks_checked), C(published_ports_checked), C(rule_checks) (V(done) or why skipped), C(counts)
+      C(networks_checked), C(published_ports_checked), C(rule_checks) (V(done) or why skipped), C(ip6tables)
+      (C(enabled) V(true), V(false) or V(null) for unknown, C(enabled_why), C(networks_checked) or V(unknown),
+      C(published_ports_checked), C(docker_chains), C(rule_checks)), C(packages_known), C(counts)
       (per severity), C(highest_severity) and C(codes).
   returned: always
   type: dict

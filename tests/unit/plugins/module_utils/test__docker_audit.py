@@ -220,7 +220,7 @@ def test_removed_docker_ct_chain_is_reported_for_docker_28():
     finding = result["findings"][0]
     assert finding["evidence"]["chain"] == "DOCKER-CT"
     assert finding["evidence"]["table"] == "filter"
-    assert finding["message"] == "Chain DOCKER-CT is missing from the filter table (expected for Docker >= 28.0.1)."
+    assert finding["message"] == "Chain DOCKER-CT is missing from the iptables filter table (expected for Docker >= 28.0.1)."
 
 
 def test_removed_docker_user_chain_and_jump_are_reported_for_docker_26():
@@ -248,7 +248,7 @@ def test_removed_dnat_of_a_published_port_is_reported_from_the_filter_rules(name
     assert evidence["expected_from"] == "rules"
     assert evidence["port"] is None
     assert result["findings"][0]["message"].startswith(
-        "No DNAT rule for a published port (tcp) to 172.17.0.2:80 (admitted by filter chain DOCKER)")
+        "No iptables DNAT rule for a published port (tcp) to 172.17.0.2:80 (admitted by filter chain DOCKER)")
 
 
 def test_removed_dnat_is_reported_with_the_container_and_host_port_when_the_engine_lists_containers():
@@ -268,7 +268,7 @@ def test_removed_dnat_is_reported_with_the_container_and_host_port_when_the_engi
     assert finding["evidence"]["port"] == 8080
     assert finding["severity"] == "medium"
     assert finding["message"] == (
-        "No DNAT rule for host port 8080 (tcp) to 172.17.0.2:80 (container web): the port still answers through "
+        "No iptables DNAT rule for host port 8080 (tcp) to 172.17.0.2:80 (container web): the port still answers through "
         "docker-proxy (userland-proxy is on), but the container sees docker-proxy's address instead of the client's, "
         "and the port stops answering if docker-proxy exits.")
 
@@ -283,7 +283,7 @@ def test_without_the_userland_proxy_a_missing_dnat_makes_the_port_unreachable():
     finding = result["findings"][0]
     assert finding["severity"] == "high"
     assert finding["message"] == (
-        "No DNAT rule for host port 8080 (tcp) to 172.17.0.2:80 (container web): with userland-proxy=false nothing "
+        "No iptables DNAT rule for host port 8080 (tcp) to 172.17.0.2:80 (container web): with userland-proxy=false nothing "
         "else forwards that port, so the container is unreachable on it.")
 
 
@@ -363,8 +363,9 @@ def test_masquerade_expectations_come_from_the_engine_when_it_lists_networks():
                              daemon={"icc": False}, environment={"DOCKER_IGNORE_BR_NETFILTER_ERROR": "1"},
                              br_facts=br("blocked"), engine=running_engine("28.5.2", networks=networks), routes=[]))
     masq = only(result, "DOCKER_MASQUERADE_MISSING")
-    assert [item["evidence"] for item in masq] == [{"network": "n1", "bridge": "br-6d8e2700cbce",
-                                                   "subnet": "172.18.0.0/16", "expected_from": "engine"}]
+    assert [item["evidence"] for item in masq] == [{
+        "network": "n1", "bridge": "br-6d8e2700cbce", "subnet": "172.18.0.0/16", "expected_from": "engine",
+        "family": "ipv4", "tool": "iptables"}]
 
 
 def test_rules_split_across_legacy_and_nft_are_reported():

@@ -19,6 +19,8 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_collect
     collect_packages,
     parse_privileges,
     query_engine_if_socket,
+    sanitize_containers,
+    sanitize_networks,
 )
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
 
@@ -376,3 +378,49 @@ def test_healthy_empty_dpkg_status_still_concludes_docker_is_not_installed(host_
     result = audit(run_collect(host_tree, FakeHost({}, {})))
     assert result["summary"]["codes"] == ["DOCKER_NOT_INSTALLED"]
     assert result["summary"]["packages_known"] is True
+
+
+def test_ip6tables_is_read_once_from_the_backend_iptables_uses(host_tree):
+    host = FakeHost(dict(NFT_HOST, **{"ip6tables-nft-save": "/usr/sbin/ip6tables-nft-save",
+                                      "ip6tables-legacy-save": "/usr/sbin/ip6tables-legacy-save"}), {
+        ("/usr/sbin/iptables", "--version"): (0, "iptables v1.8.11 (nf_tables)\n", ""),
+        ("/usr/sbin/iptables-nft-save",): (0, read_fixture(D28), ""),
+        ("/usr/sbin/ip6tables-nft-save",): (0, "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n", ""),
+    })
+    collected = run_collect(host_tree, host)
+    assert host.calls == [["/usr/sbin/iptables", "--version"], ["/usr/sbin/iptables-nft-save"],
+                          ["/usr/sbin/ip6tables-nft-save"]]
+    assert list(collected["iptables"]["saves6"]) == ["nf_tables"]
+    assert collected["iptables"]["saves6"]["nf_tables"]["text"].startswith("*nat")
+
+
+def test_legacy_ip6tables_is_not_read_when_no_legacy_ip6_table_exists(host_tree):
+    host = FakeHost({"iptables-legacy": "/usr/sbin/iptables-legacy",
+                     "iptables-legacy-save": "/usr/sbin/iptables-legacy-save",
+                     "ip6tables-legacy-save": "/usr/sbin/ip6tables-legacy-save"}, {
+        ("/usr/sbin/iptables-legacy", "--version"): (0, "iptables v1.8.11 (legacy)\n", ""),
+        ("/usr/sbin/iptables-legacy-save",): (0, "", ""),
+    })
+    (host_tree / "names6").write_text("")
+    collected = run_collect(host_tree, host, names="filter\n", iptables_binary="iptables-legacy",
+                            names6_path=str(host_tree / "names6"))
+    assert ["/usr/sbin/ip6tables-legacy-save"] not in host.calls
+    assert collected["iptables"]["saves6"]["legacy"]["skipped"].startswith("no table in")
+    (host_tree / "names6").write_text("nat\n")
+    host.outputs[("/usr/sbin/ip6tables-legacy-save",)] = (0, "", "")
+    run_collect(host_tree, host, names="filter\n", iptables_binary="iptables-legacy",
+                names6_path=str(host_tree / "names6"))
+    assert host.calls[-1] == ["/usr/sbin/ip6tables-legacy-save"]
+
+
+def test_engine_replies_keep_what_the_ipv6_audit_reads():
+    notes = []
+    networks = sanitize_networks([{"Name": "n6", "Id": "a" * 64, "Driver": "bridge", "EnableIPv6": True,
+                                   "IPAM": {"Config": [{"Subnet": "fd00:6::/64"}]}}], notes)
+    assert networks[0]["EnableIPv6"] is True and networks[0]["IPAM"]["Config"] == [{"Subnet": "fd00:6::/64"}]
+    containers = sanitize_containers([{"Names": ["/web6"], "NetworkSettings": {"Networks": {"n6": {
+        "IPAddress": "172.18.0.2", "GlobalIPv6Address": "fd00:6::2"}}},
+        "Ports": [{"IP": "::", "PrivatePort": 80, "PublicPort": 8086, "Type": "tcp"}]}], notes)
+    assert containers[0]["NetworkSettings"]["Networks"]["n6"] == {
+        "IPAddress": "172.18.0.2", "GlobalIPv6Address": "fd00:6::2"}
+    assert notes == []
