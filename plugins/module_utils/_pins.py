@@ -12,7 +12,7 @@ user asked for (presets, ``docker_version``, exact pins, extra forbids) into:
   also allows a downgrade) first, then forbidden versions (``Pin-Priority: -1``).
   apt applies the *first* specific pin that matches a version, so an allowed
   known-bad pin placed first beats the preset stanza that forbids it;
-* dnf/yum ``versionlock.list`` lines (``NAME-EVR.*`` locks, ``!NAME-V-*``
+* dnf 4 ``versionlock.list`` lines (``NAME-EVR.*`` locks, ``!NAME-V-*``
   excludes) or ``excludepkgs`` patterns;
 * the exact ``name=version`` strings to install, the packages to hold, and
   notices: what the pins do to what is installed (a held or pinned package
@@ -56,14 +56,15 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._versions impor
     version_matches,
 )
 
-PKG_MGRS = ("apt", "dnf", "yum")
+PKG_MGRS = ("apt", "dnf")
 MIN_PIN_PRIORITY = 1000
 DEFAULT_PIN_PRIORITY = 1001
+DEFAULT_PIN_SET = "nodeprep-pins"
 FORBID_PRIORITY = -1
 
 PREFERENCES_DIR = "/etc/apt/preferences.d"
-VERSIONLOCK_LIST = {"dnf": "/etc/dnf/plugins/versionlock.list", "yum": "/etc/yum/pluginconf.d/versionlock.list"}
-VERSIONLOCK_CONF = {"dnf": "/etc/dnf/plugins/versionlock.conf", "yum": "/etc/yum/pluginconf.d/versionlock.conf"}
+VERSIONLOCK_LIST = {"dnf": "/etc/dnf/plugins/versionlock.list"}
+VERSIONLOCK_CONF = {"dnf": "/etc/dnf/plugins/versionlock.conf"}
 DNF_METHODS = ("versionlock", "excludepkgs")
 
 # Names and versions are checked by _names (whole-string rules shared with the
@@ -322,6 +323,11 @@ def _matcher(component, spec):
 
 # --- request validation ------------------------------------------------------------
 
+def _pin_set_name(request):
+    name = request.get("name")
+    return DEFAULT_PIN_SET if name is None else name
+
+
 def _check_packages(packages, where, pkg_mgr="apt"):
     if isinstance(packages, str):
         packages = [packages]
@@ -336,7 +342,7 @@ def _check_packages(packages, where, pkg_mgr="apt"):
 
 def _check_version(version, pkg_mgr, where):
     if not isinstance(version, str) or not version.strip():
-        raise PinError("%s: version must be a non-empty string" % where)
+        raise PinError("%s: version must be a non-empty string, got %r" % (where, version))
     if any(c in version for c in "*?[]/"):
         raise PinError("%s: %r: exact versions only, no wildcards or patterns" % (where, version))
     # The whole string, as written: it goes verbatim into a Pin: line, a
@@ -373,7 +379,8 @@ def check_request(request, pkg_mgr):
     """
     if pkg_mgr not in PKG_MGRS:
         raise PinError("unsupported package manager %r (supported: %s)" % (pkg_mgr, ", ".join(PKG_MGRS)))
-    problem = pin_set_name_problem(request.get("name") or "nodeprep-pins")
+    # Only a missing name takes the default: an explicit empty one is an error, not a silent "nodeprep-pins".
+    problem = pin_set_name_problem(_pin_set_name(request))
     if problem:
         raise PinError(problem)
     priority = request.get("priority", DEFAULT_PIN_PRIORITY)
@@ -515,7 +522,7 @@ def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed
     installed = installed or {}
     check_request(request, pkg_mgr)
     scheme = _scheme(pkg_mgr)
-    name = request.get("name") or "nodeprep-pins"
+    name = _pin_set_name(request)
     priority = request.get("priority", DEFAULT_PIN_PRIORITY)
     allow = request.get("allow_known_bad") or []
     dnf_method = request.get("dnf_method") or "versionlock"
@@ -637,7 +644,7 @@ def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed
             if result["versionlock"] and request.get("versionlock_plugin_present") is False:
                 notices.append(_notice("VERSIONLOCK_PLUGIN_MISSING", "high", None,
                                        "%s is written but no versionlock plugin is configured (%s absent): %s ignores "
-                                       "it until python3-dnf-plugin-versionlock (yum-plugin-versionlock) is installed."
+                                       "it until python3-dnf-plugin-versionlock is installed."
                                        % (VERSIONLOCK_LIST[pkg_mgr], VERSIONLOCK_CONF[pkg_mgr], pkg_mgr)))
         else:
             if pins:
@@ -783,6 +790,161 @@ def render_versionlock(pins, forbids):
     return lines
 
 
+# --- dnf.conf excludepkgs: the user's entries stay, ours are merged in and can be taken out again ------------
+
+DNF_CONF = "/etc/dnf/dnf.conf"
+#: dnf 4 reads ``exclude`` as an older name of ``excludepkgs``; either line holds the user's entries.
+_EXCLUDE_LINE = re.compile(r"^(?P<head>\s*(?P<key>excludepkgs|exclude)\s*=\s*)(?P<value>.*?)\s*$")
+_SECTION = re.compile(r"^\s*\[(?P<name>[^\]]*)\]")
+#: The comment after the line that records which of its entries a pin set added (dnf ignores comments). Without
+#: it a later run could not tell our entries from the user's, so removal would either leave ours or take theirs.
+_CLAIM = re.compile(r"^# nodeprep\.netfilter\.package_pin (?P<name>\S+) added to excludepkgs: (?P<entries>.*)$")
+_CLAIM_FORMAT = "# nodeprep.netfilter.package_pin %s added to excludepkgs: %s"
+
+
+def _exclude_entries(value):
+    """dnf splits list options on commas and whitespace."""
+    return [entry for entry in re.split(r"[\s,]+", value) if entry]
+
+
+def parse_dnf_conf_excludes(text):
+    """Where ``[main]`` sets excludepkgs in dnf.conf ``text``, and which entries each pin set claims.
+
+    Returns ``{"lines": [...], "main": (start, end) or None, "line": index or None, "head", "value",
+    "claims": {name: [entries]}, "claim_lines": {name: index}}`` (indexes into ``lines``). Raises PinError
+    where a merge would be a guess: several excludepkgs/exclude lines in [main], or a value continued on
+    indented lines.
+    """
+    lines = (text or "").splitlines()
+    result = {"lines": lines, "main": None, "line": None, "head": None, "value": "", "claims": {},
+              "claim_lines": {}}
+    section = None
+    found = []
+    for index, line in enumerate(lines):
+        match = _SECTION.match(line)
+        if match:
+            if section == "main":
+                result["main"] = (result["main"][0], index)
+            section = match.group("name").strip()
+            if section == "main" and result["main"] is None:
+                result["main"] = (index, len(lines))
+            continue
+        if section != "main":
+            continue
+        claim = _CLAIM.match(line)
+        if claim:
+            result["claims"][claim.group("name")] = _exclude_entries(claim.group("entries"))
+            result["claim_lines"][claim.group("name")] = index
+            continue
+        match = _EXCLUDE_LINE.match(line)
+        if match:
+            found.append((index, match))
+    if len(found) > 1:
+        raise PinError("%s sets excludepkgs more than once in [main] (lines %s): merge them into one line first; "
+                       "the role edits one line and does not guess which" % (DNF_CONF, ", ".join(str(i + 1) for i, _m in found)))
+    if found:
+        index, match = found[0]
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if following[:1] in (" ", "\t") and following.strip() and not following.strip().startswith(("#", ";")):
+            raise PinError("%s line %d: the excludepkgs value goes on over indented lines; put it on one line first"
+                           % (DNF_CONF, index + 2))
+        result.update({"line": index, "head": match.group("head"), "value": match.group("value")})
+    return result
+
+
+def merge_dnf_excludepkgs(text, name, ours):
+    """dnf.conf ``text`` with pin set ``name``'s excludepkgs entries set to ``ours`` ([] takes them out).
+
+    The user's entries stay where they are; ours are appended and recorded in a comment after the line, so a
+    later run removes exactly what this pin set added (an entry the user already had stays theirs). Other pin
+    sets' claimed entries are left alone. The line is removed only when nothing but ours was on it. Returns the
+    new text, equal to ``text`` when nothing changes (idempotent).
+    """
+    parsed = parse_dnf_conf_excludes(text)
+    lines = list(parsed["lines"])
+    current = _exclude_entries(parsed["value"])
+    claims = parsed["claims"]
+    others = set(entry for other, entries in claims.items() if other != name for entry in entries)
+    if not claims and parsed["line"] is not None and parsed["value"] == ",".join(ours) and ours:
+        # Release 1.0.0 overwrote the whole line with exactly these entries and wrote no claim: they are ours.
+        claims = {name: list(ours)}
+    mine_before = set(claims.get(name, []))
+    user = [entry for entry in current if entry not in others and entry not in mine_before]
+    mine = [entry for entry in _unique(ours) if entry not in user]
+    wanted = set(user) | others | set(mine)
+    entries = [entry for entry in current if entry in wanted] + [entry for entry in mine if entry not in current]
+    if entries == current and mine == claims.get(name, []) and claims == parsed["claims"]:
+        return text
+    if name in parsed["claim_lines"]:
+        del lines[parsed["claim_lines"][name]]
+    if parsed["line"] is not None:
+        index = parsed["line"] - (1 if name in parsed["claim_lines"] and parsed["claim_lines"][name] < parsed["line"]
+                                  else 0)
+        if entries:
+            lines[index] = parsed["head"] + _edit_value(parsed["value"], wanted, [e for e in mine if e not in current])
+        else:
+            del lines[index]
+            index -= 1
+    else:
+        if not entries:
+            return text
+        if parsed["main"] is None:
+            lines[:0] = ["[main]"]
+            index = 0
+        else:
+            index = parsed["main"][0]
+        index += 1
+        lines.insert(index, "excludepkgs=" + ",".join(entries))
+    if mine:
+        lines.insert(index + 1, _CLAIM_FORMAT % (name, ",".join(mine)))
+    return "\n".join(lines) + "\n"
+
+
+def _edit_value(value, keep, append):
+    """``value`` with the entries not in ``keep`` taken out and ``append`` added, the user's text otherwise as it was.
+
+    Editing the text rather than re-rendering it keeps the user's separators and spacing, so taking our entries out
+    again gives back the line the user wrote.
+    """
+    parts = re.split(r"([\s,]+)", value)  # entry, separator, entry, ...
+    out = []
+    for index in range(0, len(parts), 2):
+        entry = parts[index]
+        if entry and entry not in keep:
+            continue
+        if out or entry:
+            if out and index > 0:
+                out.append(parts[index - 1])
+            out.append(entry)
+    text = "".join(out).strip(", \t")
+    # Blank-separated values stay blank-separated.
+    separator = " " if re.search(r"\s", text) and "," not in text else ","
+    return separator.join([text] + list(append)) if text else ",".join(append)
+
+
+def _unique(items):
+    seen = []
+    for item in items:
+        if item not in seen:
+            seen.append(item)
+    return seen
+
+
+def dnf_conf_variants(text, name, excludepkgs):
+    """What ``/etc/dnf/dnf.conf`` becomes with the pin set present and absent: ``{"present", "absent"}``.
+
+    Each is the new text, or None where the file stays as it is. ``text`` None means no file: nothing to remove.
+    """
+    variants = {}
+    for state, entries in (("present", excludepkgs), ("absent", [])):
+        if text is None and not entries:
+            variants[state] = None
+            continue
+        merged = merge_dnf_excludepkgs(text or "", name, entries)
+        variants[state] = None if merged == text else merged
+    return variants
+
+
 # --- gathering on the host (runner and file reads injected) ----------------------------
 
 def involved_packages(request, pkg_mgr):
@@ -905,4 +1067,14 @@ def plan_from_host(params, root="/", run=None, which=None):
     plan["candidates"] = {name: info["candidate"] for name, info in sorted(policy.items())} if policy else {}
     plan["mismatches"] = pin_mismatches(plan, policy, pkg_mgr) if policy is not None else []
     plan["os"] = {k: os_release.get(k) for k in ("ID", "VERSION_ID", "VERSION_CODENAME")}
+    plan["dnf_conf_path"], plan["dnf_conf"] = None, {"present": None, "absent": None}
+    if pkg_mgr == "dnf":
+        # Read for every method: with versionlock, "present" takes out what an earlier excludepkgs run added.
+        conf_text = fs.read_text(DNF_CONF)
+        if conf_text is None and fs.exists(DNF_CONF):
+            errors = [e["error"] for e in fs.unreadable if e["path"] == DNF_CONF] or ["unreadable"]
+            raise PinError("cannot read %s (%s): the user's excludepkgs entries must be kept, so it is not rewritten "
+                           "blind" % (DNF_CONF, errors[0]))
+        plan["dnf_conf_path"] = DNF_CONF
+        plan["dnf_conf"] = dnf_conf_variants(conf_text, plan["name"], plan["excludepkgs"])
     return plan

@@ -31,8 +31,8 @@ import posixpath
 import re
 
 SUPPORTED = ("apt", "dnf")
-#: What package_pin_pkg_mgr (and the module's pkg_mgr) may ask for; ``yum`` only to be refused with a reason.
-REQUESTABLE = ("auto", "apt", "dnf", "yum")
+#: What package_pin_pkg_mgr (and the module's pkg_mgr) may ask for. Not yum: a yum-only host is refused under auto.
+REQUESTABLE = ("auto", "apt", "dnf")
 BIN_DIRS = ("/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin")
 DPKG_STATUS = "/var/lib/dpkg/status"
 OS_RELEASE = ("/etc/os-release", "/usr/lib/os-release")
@@ -100,7 +100,7 @@ def resolve_pkg_mgr(fs, requested="auto", which=None, os_release=None):
     """``(name, None)`` with the package manager to plan for, or ``(None, problem)``.
 
     ``fs``: a RootFS of the host (or a fixture tree); ``requested``: ``auto``,
-    ``apt``, ``dnf`` or ``yum``; ``which(name)``: path or None;
+    ``apt`` or ``dnf``; ``which(name)``: path or None;
     ``os_release``: parsed os-release (read from ``fs`` when None), only to
     name the host in messages.
     """
@@ -117,10 +117,6 @@ def resolve_pkg_mgr(fs, requested="auto", which=None, os_release=None):
         return None, "unsupported package manager %r: use one of %s" % (requested, ", ".join(REQUESTABLE))
     if requested == "apt":
         return "apt", None
-    if requested == "yum":
-        path = find_binary(fs, "yum", which)
-        return None, YUM_REFUSED % {"where": where, "how": "package manager asked for: yum" + (
-            ", %s" % path if path else "")}
     if requested == "auto" and (fs.read_text(DPKG_STATUS) is not None or find_binary(fs, "apt-get", which)):
         return "apt", None
     dnf = find_binary(fs, "dnf", which)

@@ -67,14 +67,14 @@ options:
         description:
           - Package names pinned to O(pins[].version).
           - With apt, Debian package names (lowercase letters, digits, V(+), V(-), V(.); at least two characters);
-            with dnf or yum, RPM names (letters, digits, V(-._+)). No whitespace, comma or glob character.
+            with dnf, RPM names (letters, digits, V(-._+)). No whitespace, comma or glob character.
         type: list
         elements: str
         required: true
       version:
         description:
           - The exact version, for example V(1.8.10-3) or V(3:27.5.1-1.el9), as the package manager spells it
-            (deb-version(5) with apt, C([epoch:]version[-release]) with dnf or yum); no whitespace, comma or pattern.
+            (deb-version(5) with apt, C([epoch:]version[-release]) with dnf); no whitespace, comma or pattern.
         type: str
         required: true
   forbid:
@@ -111,13 +111,20 @@ options:
     type: bool
     default: false
   pkg_mgr:
-    description: Package manager to plan for; V(auto) detects apt, dnf or yum.
+    description:
+      - Package manager to plan for. V(auto) takes apt when dpkg's status file or C(apt-get) exists, else dnf 4.
+      - V(dnf) means dnf 4 (C(/etc/dnf/plugins/versionlock.list), C(excludepkgs) in C(/etc/dnf/dnf.conf)). Set it
+        explicitly on a Debian host that carries dnf and rpm (a test rig), where V(auto) picks apt.
+      - A host whose C(dnf) is dnf5 (Fedora 41 and later) fails with the reason, asked for or not; dnf5 ignores the
+        files dnf 4 reads, so the pins would silently do nothing.
+      - yum is not supported (EL 7 is end of life and no test ran it); a host with yum and no dnf fails with that
+        reason.
     type: str
-    choices: [auto, apt, dnf, yum]
+    choices: [auto, apt, dnf]
     default: auto
   dnf_method:
     description:
-      - With dnf or yum, V(versionlock) renders C(versionlock.list) lines (locks and C(!) excludes; needs the versionlock
+      - With dnf, V(versionlock) renders C(versionlock.list) lines (locks and C(!) excludes; needs the versionlock
         plugin), V(excludepkgs) renders C(excludepkgs) patterns for forbidden versions only.
     type: str
     choices: [versionlock, excludepkgs]
@@ -140,6 +147,9 @@ options:
     type: bool
     default: false
 notes:
+  - With dnf, a C(dnf.conf) that cannot be read (a FIFO, a symlink loop, no permission) fails the task naming it, rather
+    than being rewritten without the user's C(excludepkgs) entries. Several C(excludepkgs)/C(exclude) lines in C([main]),
+    or a value continued on indented lines, fail too, because merging them would be a guess.
   - Every package name and version is checked as a whole string before anything is read or run; a trailing newline,
     a comma or a glob character is an error naming the value.
   - Each command it runs (C(apt-cache policy), C(rpm -q)) is killed after 60 seconds, and its output is capped at
@@ -191,11 +201,11 @@ preferences:
   returned: unless O(validate_only)
   type: str
 versionlock_path:
-  description: The versionlock list of dnf or yum, or V(null) with apt.
+  description: The versionlock list of dnf, or V(null) with apt.
   returned: unless O(validate_only)
   type: str
 versionlock:
-  description: Lines for the versionlock list (dnf/yum, method V(versionlock)).
+  description: Lines for the versionlock list (dnf, method V(versionlock)).
   returned: unless O(validate_only)
   type: list
   elements: str
@@ -205,6 +215,22 @@ excludepkgs:
   returned: unless O(validate_only)
   type: list
   elements: str
+dnf_conf_path:
+  description: dnf's main configuration file, or V(null) with apt.
+  returned: unless O(validate_only)
+  type: str
+  sample: /etc/dnf/dnf.conf
+dnf_conf:
+  description:
+    - What RV(dnf_conf_path) becomes with the pin set V(present) and V(absent), or V(null) where it stays as it is.
+    - RV(excludepkgs) is merged into the user's C(excludepkgs=) (or C(exclude=)) line of C([main]); the user's entries
+      stay as written, and a comment after the line records the entries this pin set added, so removing the pin set
+      takes out exactly those. The line is removed only when nothing but added entries was on it.
+    - With O(dnf_method=versionlock), V(present) takes out what an earlier V(excludepkgs) run added.
+  returned: unless O(validate_only)
+  type: dict
+  sample: {"present": "[main]\nexcludepkgs=kernel*,docker-ce-27.3.1-*\n# nodeprep.netfilter.package_pin nodeprep-pins added to
+            excludepkgs: docker-ce-27.3.1-*\n", "absent": null}
 pins:
   description: Each exactly pinned package with its resolved version, pattern, priority and whether a repository offers it.
   returned: unless O(validate_only)
@@ -248,6 +274,7 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._pins import (
     plan_from_host,
     validate_from_host,
 )
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._pkg_mgr import REQUESTABLE
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._rootfs import RootFS
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._subprocess import run_bounded
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._versions import VersionError
@@ -276,7 +303,7 @@ def main():
             priority=dict(type="int", default=1001),
             hold=dict(type="bool", default=False),
             install=dict(type="bool", default=False),
-            pkg_mgr=dict(type="str", choices=["auto", "apt", "dnf", "yum"], default="auto"),
+            pkg_mgr=dict(type="str", choices=list(REQUESTABLE), default="auto"),
             dnf_method=dict(type="str", choices=["versionlock", "excludepkgs"], default="versionlock"),
             query_repositories=dict(type="bool", default=True),
             root=dict(type="path", default="/"),

@@ -27,6 +27,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import sysctl_key_problem
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._netns import NetnsError, netns_path
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._pins import merge_dnf_excludepkgs, parse_dnf_conf_excludes
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._sysctl_d import canonical_key, normalize_key
 from ansible_collections.nodeprep.netfilter.plugins.modules import br_netfilter_facts, package_pin_plan, sysctl_live
 
@@ -283,6 +284,57 @@ def test_package_pin_plan_dnf_patterns_exclude_only_what_was_forbidden(pin_root,
         # one whole pattern each: a comma or a space would make dnf read two, the second matching anything
         assert "," not in pattern and not any(char.isspace() for char in pattern)
         assert pattern.startswith(package + "-")
+
+
+USER_DNF_CONF = "[main]\ngpgcheck=1\nexcludepkgs=kernel*, java-11-openjdk\nskip_if_unavailable=False\n"
+
+
+@pytest.fixture(scope="module")
+def dnf_root():
+    parent = tempfile.mkdtemp()
+    root = os.path.join(parent, "root")
+    os.makedirs(os.path.join(root, "etc", "dnf"))
+    shutil.copy(os.path.join(FIXTURES, "pkg_mgr", "rocky-9.os-release"), os.path.join(root, "etc", "os-release"))
+    with open(os.path.join(root, "etc", "dnf", "dnf.conf"), "w") as handle:
+        handle.write(USER_DNF_CONF)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(parent)
+
+
+@SETTINGS
+@given(values=at_most_one_hostile(["nodeprep-pins", "k8s_pins", "a1"], ["docker-ce", "kernel", "containerd.io"],
+                                  ["27.3.1", "3:27.5.1-1.el9", "1.0"]))
+def test_package_pin_plan_merges_excludepkgs_into_the_users_line_and_takes_out_only_its_own(dnf_root, values):
+    name, package, version = values
+    before = tree_digest(dnf_root)
+    rc, result = run_main(package_pin_plan, {"root": dnf_root, "name": name, "pkg_mgr": "dnf",
+                                             "dnf_method": "excludepkgs",
+                                             "forbid": [{"packages": [package], "versions": [version]}]})
+    assert tree_digest(dnf_root) == before  # the plan only renders; the role writes
+    event("refused" if rc else "accepted")
+    if rc != 0:
+        assert "dnf_conf" not in result
+        assert any(repr(value) in result["msg"] for value in values), result["msg"]
+        return
+    present, ours = result["dnf_conf"]["present"], result["excludepkgs"]
+    parsed = parse_dnf_conf_excludes(present)
+    assert re.split(r"[\s,]+", parsed["value"]) == ["kernel*", "java-11-openjdk"] + ours
+    assert parsed["claims"] == {name: ours}  # the record reads back with the name and entries it was written with
+    assert merge_dnf_excludepkgs(present, name, ours) == present
+    assert merge_dnf_excludepkgs(present, name, []) == USER_DNF_CONF
+
+
+@SETTINGS
+@given(pkg_mgr=hostile_variants(["auto", "apt", "dnf", "yum"]))
+def test_package_pin_plan_plans_only_for_apt_and_dnf(pin_root, pkg_mgr):
+    rc, result = run_main(package_pin_plan, {"root": pin_root, "pkg_mgr": pkg_mgr, "validate_only": True})
+    event("refused" if rc else "accepted")
+    if pkg_mgr in ("auto", "apt", "dnf"):
+        assert rc == 0 and result["pkg_mgr"] == ("apt" if pkg_mgr == "auto" else pkg_mgr)
+    else:
+        assert rc == 1 and "value of pkg_mgr must be one of: auto, apt, dnf" in result["msg"], result
 
 
 # --- docker_iptables_audit: netns name ---------------------------------------------------------------------------

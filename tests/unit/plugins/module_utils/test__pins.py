@@ -562,3 +562,155 @@ def test_plan_from_host_refuses_a_root_that_is_not_a_directory(tmp_path, kind):
     with pytest.raises(PinError) as exc:
         pins.plan_from_host({"presets": ["docker"]}, root=str(root))
     assert str(exc.value) == "root %r does not exist or is not a directory" % str(root)
+
+
+# --- dnf.conf excludepkgs: merged into the user's line, removable, idempotent --------------------------------------
+
+# The [main] of Debian trixie's dnf 4.23 /etc/dnf/dnf.conf, with a user's excludepkgs line and a repository section.
+USER_DNF_CONF = ("[main]\ngpgcheck=1\ninstallonly_limit=3\nclean_requirements_on_remove=True\n"
+                 "excludepkgs=kernel*, java-11-openjdk\nskip_if_unavailable=False\n\n[local]\nexcludepkgs=foo\n")
+OURS = ["docker-ce-27.3.1-*", "docker-ce-cli-27.3.1-*"]
+
+
+def main_excludes(text):
+    parsed = pins.parse_dnf_conf_excludes(text)
+    return re.split(r"[\s,]+", parsed["value"]) if parsed["line"] is not None else None
+
+
+def test_our_entries_are_merged_into_the_users_line_and_recorded():
+    merged = pins.merge_dnf_excludepkgs(USER_DNF_CONF, "nodeprep-pins", OURS)
+    assert "\nexcludepkgs=kernel*, java-11-openjdk,docker-ce-27.3.1-*,docker-ce-cli-27.3.1-*\n" \
+           "# nodeprep.netfilter.package_pin nodeprep-pins added to excludepkgs: docker-ce-27.3.1-*,docker-ce-cli-27.3.1-*\n" \
+           "skip_if_unavailable=False\n" in merged
+    assert merged.endswith("[local]\nexcludepkgs=foo\n")  # a repository's own excludes are not [main]'s
+
+
+def test_merging_again_changes_nothing():
+    merged = pins.merge_dnf_excludepkgs(USER_DNF_CONF, "nodeprep-pins", OURS)
+    assert pins.merge_dnf_excludepkgs(merged, "nodeprep-pins", OURS) == merged
+    assert pins.dnf_conf_variants(merged, "nodeprep-pins", OURS)["present"] is None
+
+
+def test_removal_takes_out_ours_and_gives_back_the_users_line_as_written():
+    merged = pins.merge_dnf_excludepkgs(USER_DNF_CONF, "nodeprep-pins", OURS)
+    assert pins.merge_dnf_excludepkgs(merged, "nodeprep-pins", []) == USER_DNF_CONF
+    assert pins.dnf_conf_variants(merged, "nodeprep-pins", OURS)["absent"] == USER_DNF_CONF
+    assert pins.dnf_conf_variants(USER_DNF_CONF, "nodeprep-pins", OURS)["absent"] is None
+
+
+def test_an_entry_the_user_already_had_stays_theirs():
+    conf = "[main]\nexcludepkgs=docker-ce-27.3.1-*\n"
+    merged = pins.merge_dnf_excludepkgs(conf, "nodeprep-pins", OURS)
+    assert main_excludes(merged) == OURS
+    assert "added to excludepkgs: docker-ce-cli-27.3.1-*\n" in merged
+    assert pins.merge_dnf_excludepkgs(merged, "nodeprep-pins", []) == conf
+
+
+def test_a_changed_request_drops_what_it_no_longer_forbids():
+    merged = pins.merge_dnf_excludepkgs(USER_DNF_CONF, "nodeprep-pins", OURS)
+    changed = pins.merge_dnf_excludepkgs(merged, "nodeprep-pins", ["moby-engine-28.0.0-*"])
+    assert main_excludes(changed) == ["kernel*", "java-11-openjdk", "moby-engine-28.0.0-*"]
+    assert "added to excludepkgs: moby-engine-28.0.0-*\n" in changed
+
+
+def test_pin_sets_keep_each_others_entries():
+    first = pins.merge_dnf_excludepkgs(USER_DNF_CONF, "docker", OURS)
+    both = pins.merge_dnf_excludepkgs(first, "iptables", ["docker-ce-27.3.1-*", "iptables-1.8.11-1.el9"])
+    assert main_excludes(both) == ["kernel*", "java-11-openjdk"] + OURS + ["iptables-1.8.11-1.el9"]
+    # docker-ce-27.3.1-* is claimed by both: it stays until neither wants it.
+    without_docker = pins.merge_dnf_excludepkgs(both, "docker", [])
+    assert main_excludes(without_docker) == ["kernel*", "java-11-openjdk", "docker-ce-27.3.1-*", "iptables-1.8.11-1.el9"]
+    assert pins.merge_dnf_excludepkgs(without_docker, "iptables", []) == USER_DNF_CONF
+
+
+def test_without_a_user_line_ours_goes_right_after_main_and_removal_leaves_no_trace():
+    conf = "[main]\ngpgcheck=1\n"
+    merged = pins.merge_dnf_excludepkgs(conf, "nodeprep-pins", OURS)
+    assert merged.startswith("[main]\nexcludepkgs=docker-ce-27.3.1-*,docker-ce-cli-27.3.1-*\n# nodeprep")
+    assert pins.merge_dnf_excludepkgs(merged, "nodeprep-pins", []) == conf
+    assert pins.dnf_conf_variants(None, "nodeprep-pins", [])["present"] is None  # no file, nothing to write
+    assert pins.dnf_conf_variants(None, "nodeprep-pins", OURS)["present"].startswith("[main]\nexcludepkgs=")
+
+
+def test_the_older_exclude_name_and_blank_separators_are_kept():
+    conf = "[main]\nexclude = kernel* foo\n"
+    merged = pins.merge_dnf_excludepkgs(conf, "p", ["bar-1-*"])
+    assert merged.startswith("[main]\nexclude = kernel* foo bar-1-*\n")
+    assert pins.merge_dnf_excludepkgs(merged, "p", []) == conf
+
+
+def test_a_line_written_by_release_1_0_0_is_adopted_and_removable():
+    # 1.0.0 overwrote the line with exactly its entries and recorded nothing.
+    conf = "[main]\nexcludepkgs=%s\ngpgcheck=1\n" % ",".join(OURS)
+    merged = pins.merge_dnf_excludepkgs(conf, "nodeprep-pins", OURS)
+    assert "added to excludepkgs: %s\n" % ",".join(OURS) in merged
+    assert pins.merge_dnf_excludepkgs(merged, "nodeprep-pins", []) == "[main]\ngpgcheck=1\n"
+
+
+@pytest.mark.parametrize("conf, words", [
+    ("[main]\nexcludepkgs=a\nexclude=b\n", "sets excludepkgs more than once in [main] (lines 2, 3)"),
+    ("[main]\nexcludepkgs=a,\n  b\n", "line 3: the excludepkgs value goes on over indented lines"),
+])
+def test_an_ambiguous_dnf_conf_is_refused_not_guessed(conf, words):
+    with pytest.raises(PinError) as exc:
+        pins.merge_dnf_excludepkgs(conf, "p", OURS)
+    assert words in str(exc.value)
+
+
+def dnf_root(tmp_path, conf=None):
+    (tmp_path / "etc" / "dnf").mkdir(parents=True)
+    (tmp_path / "etc" / "os-release").write_text(fixture_text("../pkg_mgr/rocky-9.os-release"))
+    if conf is not None:
+        (tmp_path / "etc" / "dnf" / "dnf.conf").write_text(conf)
+    return str(tmp_path)
+
+
+def test_plan_from_a_dnf_host_returns_dnf_conf_with_and_without_the_pin_set(tmp_path):
+    plan = pins.plan_from_host({"presets": ["docker"], "pkg_mgr": "dnf", "dnf_method": "excludepkgs"},
+                               root=dnf_root(tmp_path, USER_DNF_CONF))
+    assert plan["dnf_conf_path"] == "/etc/dnf/dnf.conf"
+    assert main_excludes(plan["dnf_conf"]["present"]) == ["kernel*", "java-11-openjdk"] + plan["excludepkgs"]
+    assert plan["dnf_conf"]["absent"] is None
+    # With versionlock nothing goes into dnf.conf, and what an excludepkgs run added comes out again.
+    (tmp_path / "etc" / "dnf" / "dnf.conf").write_text(plan["dnf_conf"]["present"])
+    locked = pins.plan_from_host({"presets": ["docker"], "pkg_mgr": "dnf"}, root=str(tmp_path))
+    assert locked["dnf_conf"]["present"] == USER_DNF_CONF
+
+
+def test_an_unreadable_dnf_conf_is_never_rewritten(tmp_path):
+    root = dnf_root(tmp_path)
+    os.mkfifo(os.path.join(root, "etc", "dnf", "dnf.conf"))
+    with pytest.raises(PinError, match=r"cannot read /etc/dnf/dnf.conf \(a FIFO, not read\)"):
+        pins.plan_from_host({"presets": ["docker"], "pkg_mgr": "dnf", "dnf_method": "excludepkgs"}, root=root)
+
+
+def test_apt_hosts_have_no_dnf_conf(tmp_path):
+    plan = pins.plan_from_host({"presets": ["iptables"], "query_repositories": False}, root=make_root(tmp_path))
+    assert plan["dnf_conf_path"] is None and plan["dnf_conf"] == {"present": None, "absent": None}
+
+
+def _system_python_with_dnf():
+    """The distribution's python3 when it has dnf 4's bindings (Debian: python3-dnf), else None."""
+    for python in ("/usr/bin/python3",):
+        if os.path.exists(python) and subprocess.run([python, "-c", "import dnf"], capture_output=True, check=False).returncode == 0:
+            return python
+    return None
+
+
+DNF_PYTHON = _system_python_with_dnf()
+
+
+@pytest.mark.skipif(DNF_PYTHON is None, reason="needs dnf 4's Python bindings (python3-dnf)")
+def test_real_dnf_reads_the_merged_line_and_ignores_the_record(tmp_path):
+    def excludes(text):
+        path = tmp_path / "dnf.conf"
+        path.write_text(text)
+        code = "import dnf, json; c = dnf.conf.Conf(); c.read(%r); print(json.dumps(list(c.excludepkgs)))" % str(path)
+        out = subprocess.run([DNF_PYTHON, "-c", code], capture_output=True, text=True, check=True).stdout
+        return re.findall(r'"([^"]*)"', out)
+
+    merged = pins.merge_dnf_excludepkgs(USER_DNF_CONF, "nodeprep-pins", OURS)
+    assert excludes(merged) == ["kernel*", "java-11-openjdk"] + OURS
+    assert excludes(pins.merge_dnf_excludepkgs(merged, "nodeprep-pins", [])) == ["kernel*", "java-11-openjdk"]
+    older = pins.merge_dnf_excludepkgs("[main]\nexclude = kernel* foo\n", "p", OURS)
+    assert excludes(older) == ["kernel*", "foo"] + OURS

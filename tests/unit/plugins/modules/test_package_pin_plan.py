@@ -118,3 +118,35 @@ def test_a_malformed_installed_version_fails_naming_it(capsys, trixie_root, vers
     assert rc == 1, result
     assert result["msg"].startswith("cannot plan pins: a version read from the host")
     assert repr(version) in result["msg"] or "empty version string" in result["msg"]
+
+
+PKG_MGR_FIXTURES = os.path.normpath(os.path.join(FIXTURES, "..", "pkg_mgr"))
+
+
+def test_yum_is_not_a_choice(capsys, trixie_root):
+    rc, result = run_module(capsys, {"root": trixie_root, "pkg_mgr": "yum", "validate_only": True})
+    assert rc == 1
+    assert "value of pkg_mgr must be one of: auto, apt, dnf, got: yum" in result["msg"]
+
+
+def test_a_yum_only_host_fails_with_the_reason(capsys, tmp_path):
+    (tmp_path / "etc").mkdir()
+    shutil.copy(os.path.join(PKG_MGR_FIXTURES, "centos-7.os-release"), str(tmp_path / "etc" / "os-release"))
+    (tmp_path / "usr" / "bin").mkdir(parents=True)
+    (tmp_path / "usr" / "bin" / "yum").write_text("")
+    rc, result = run_module(capsys, {"root": str(tmp_path), "presets": ["docker"]})
+    assert rc == 1
+    assert result["msg"].startswith("CentOS Linux 7 (Core): only yum was found (/usr/bin/yum). package_pin no longer "
+                                    "supports yum")
+
+
+def test_excludepkgs_merge_is_returned_for_both_states(capsys, tmp_path):
+    (tmp_path / "etc" / "dnf").mkdir(parents=True)
+    shutil.copy(os.path.join(PKG_MGR_FIXTURES, "rocky-9.os-release"), str(tmp_path / "etc" / "os-release"))
+    (tmp_path / "etc" / "dnf" / "dnf.conf").write_text("[main]\nexcludepkgs=kernel*\n")
+    rc, result = run_module(capsys, {"root": str(tmp_path), "presets": ["docker"], "pkg_mgr": "dnf",
+                                     "dnf_method": "excludepkgs", "_ansible_check_mode": True})
+    assert rc == 0, result
+    assert result["dnf_conf_path"] == "/etc/dnf/dnf.conf"
+    assert result["dnf_conf"]["present"].startswith("[main]\nexcludepkgs=kernel*,docker-ce-27.3.0-*,")
+    assert result["dnf_conf"]["absent"] is None
