@@ -272,6 +272,15 @@ PROBLEMS = {
                                  "host: list br_netfilter in the host's /etc/modules-load.d/.",
         "reference": _REF_MODULES_LOAD,
     },
+    "MODPROBE_POLICY_UNKNOWN": {
+        "severity": "medium",
+        "message": "{files} in modprobe.d could not be read: a blacklist or install line there may stop br_netfilter "
+                   "from loading at boot, so whether it will be loaded after a reboot is unknown.",
+        "remediation": "Make {files} readable regular files (or remove them), then gather the facts again.",
+        "container_remediation": "That modprobe.d is in the {container} container's file system and does not affect the "
+                                 "host's boot; check the host's modprobe.d.",
+        "reference": _REF_MODPROBE_D,
+    },
     "SYSCTL_PERSISTED_WITHOUT_MODULE": {
         "severity": "medium",
         "message": "{keys} persisted but br_netfilter will not be loaded at boot: systemd-sysctl "
@@ -555,6 +564,7 @@ def gather_br_netfilter_facts(root="/", managed_sysctl_file=None, sysctl_keys=()
             "blacklisted_by": policy["blacklisted_by"],
             "blocked_by": policy["blocked_by"],
             "install_command": policy["install"],
+            "modprobe_unreadable_files": policy["unreadable_files"],
             "module_files": obs["dep_files"],
         }
 
@@ -614,7 +624,8 @@ def module_active_at_boot(facts, module=MODULE):
 
     br_netfilter is judged from the top-level facts (what ``evaluate`` sees), other modules from
     ``facts["modules"][module]``.
-    Returns None when no readable modules-load.d file lists it but an unreadable one might.
+    Returns None when no readable modules-load.d file lists it but an unreadable one might, or when it is
+    listed but a modprobe.d file that could blacklist or block it could not be read.
     """
     record = facts if module == MODULE else (facts.get("modules") or {}).get(module) or {}
     state = record.get("state")
@@ -626,7 +637,8 @@ def module_active_at_boot(facts, module=MODULE):
         return False
     listing = (facts.get("modules_load") or {}).get(module, {})
     if listing.get("persisted"):
-        return True
+        # An unreadable modprobe.d file may blacklist or block it: listed, but not known to load.
+        return None if record.get("modprobe_unreadable_files") else True
     return None if listing.get("unknown") else False
 
 
@@ -787,6 +799,10 @@ def evaluate(facts, managed_sysctl_file=None):
             problems.append(problem("MODULE_PERSISTENCE_UNKNOWN", files=", ".join(listing.get("unreadable_files") or [])))
         else:
             problems.append(problem("MODULE_NOT_PERSISTED", etc_modules_note=note))
+
+    if state in ("loaded", "loadable") and facts.get("modprobe_unreadable_files") and not facts.get("blocked_by") \
+            and not facts.get("blacklisted"):
+        problems.append(problem("MODPROBE_POLICY_UNKNOWN", files=", ".join(facts["modprobe_unreadable_files"])))
 
     if at_boot is False and state != "builtin":
         bridge_persisted = [item["key"] for item in SYSCTL_KEYS

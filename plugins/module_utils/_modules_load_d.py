@@ -274,7 +274,9 @@ def gather_modprobe_policy(fs, module, cmdline_pairs=(), dirs=MODPROBE_D_DIRS):
 
     Returns ``{"blacklisted", "blacklisted_by": [{file, line}],
     "blacklist_files": [...], "install": {file, line, command} or None,
-    "blocked_by": {file, line, command} or None, "files": [...]}``.
+    "blocked_by": {file, line, command} or None, "files": [...],
+    "unreadable_files": [...]}``; the last lists modprobe.d entries that could not be read (a
+    permission error, a symlink loop, a FIFO), which may hold a line this policy does not know about.
     """
     return gather_modprobe_policies(fs, (module,), cmdline_pairs, dirs)[module]
 
@@ -283,14 +285,24 @@ def gather_modprobe_policies(fs, modules, cmdline_pairs=(), dirs=MODPROBE_D_DIRS
     """``gather_modprobe_policy`` for several modules, reading modprobe.d once: ``{module: policy}``."""
     files = list_conf_files(fs, dirs, ".conf")
     parsed_files = []
+    read_failed = []
     for item in files:
         if item["null"]:
             continue
         # Line by line, keeping only entries that can apply to ``modules``: memory stays bounded on any file.
-        entries = _modprobe_entries(_joined(_lines(fs, item["path"])), item["path"])
+        lines, state = _readable_lines(fs, item["path"])
+        entries = _modprobe_entries(_joined(lines), item["path"])
         parsed_files.append(_collect_modprobe(entries, modules))
+        if state["unreadable"]:
+            read_failed.append(item["path"])
     paths = [f["path"] for f in files]
-    return dict((module, _policy(module, parsed_files, cmdline_pairs, paths)) for module in modules)
+    # A blacklist or install line may hide in a file that could not be read: callers must not call the module free.
+    unreadable = unreadable_conf_files(fs, dirs, ".conf", read_failed)
+    policies = {}
+    for module in modules:
+        policies[module] = _policy(module, parsed_files, cmdline_pairs, paths)
+        policies[module]["unreadable_files"] = list(unreadable)
+    return policies
 
 
 def _policy(module, parsed_files, cmdline_pairs, paths):

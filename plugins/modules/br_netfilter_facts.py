@@ -79,12 +79,13 @@ notes:
     C(BR_NETFILTER_UNAVAILABLE), C(BR_NETFILTER_BLOCKED), C(BR_NETFILTER_BLOCK_CONFIGURED), C(BR_NETFILTER_NOT_LOADED),
     C(BR_NETFILTER_BLACKLISTED), C(BRIDGE_DIR_FALSE_POSITIVE), C(SYSCTL_LIVE_NOT_1), C(SYSCTL_NOT_PERSISTED),
     C(SYSCTL_KERNEL_DEFAULT_ONLY), C(SYSCTL_OVERRIDDEN), C(SYSCTL_PERSISTENCE_UNKNOWN), C(MODULE_NOT_PERSISTED),
-    C(MODULE_PERSISTENCE_UNKNOWN), C(SYSCTL_PERSISTED_WITHOUT_MODULE), C(SYSCTL_CONF_NOT_READ), C(ETC_MODULES_NOT_READ)
+    C(MODULE_PERSISTENCE_UNKNOWN), C(MODPROBE_POLICY_UNKNOWN), C(SYSCTL_PERSISTED_WITHOUT_MODULE), C(SYSCTL_CONF_NOT_READ), C(ETC_MODULES_NOT_READ)
     and C(CANNOT_LOAD_MODULES_HERE).
   - Where an input that could hold the persistence could not be read (permission, symlink loop, FIFO or device, over
     the size limit), the facts say unknown rather than "not persisted". C(SYSCTL_PERSISTENCE_UNKNOWN) or
     C(MODULE_PERSISTENCE_UNKNOWN) (medium) replaces C(SYSCTL_NOT_PERSISTED), C(SYSCTL_OVERRIDDEN) or
-    C(MODULE_NOT_PERSISTED), the affected C(after_reboot) values are V(null) and listed in C(after_reboot_unknown),
+    C(MODULE_NOT_PERSISTED); an unreadable modprobe.d file, which may blacklist or block br_netfilter, gives
+    C(MODPROBE_POLICY_UNKNOWN). The affected C(after_reboot) values are V(null) and listed in C(after_reboot_unknown),
     and C(ready_after_reboot) is V(null) unless a readable input already makes it V(false).
   - C(SYSCTL_NOT_PERSISTED) (medium) means the value after a reboot will be wrong; C(SYSCTL_KERNEL_DEFAULT_ONLY) (low)
     means no file sets the key but the kernel's default (1 for the bridge keys) gives the right value.
@@ -177,6 +178,12 @@ ansible_facts:
         install_command:
           description: The first matching install line (blocking or not), as C({file, line, command}), or V(null).
           type: dict
+        modprobe_unreadable_files:
+          description:
+            - modprobe.d entries that could not be read (permission, symlink loop, FIFO or device). A blacklist or
+              install line there is unknown, so C(blocked_by) and C(blacklisted) describe the readable files only.
+          type: list
+          elements: str
         module_files:
           description: Paths of br_netfilter.ko* taken from modules.dep.
           type: list
@@ -208,9 +215,9 @@ ansible_facts:
           description:
             - Per watched module (V(br_netfilter) and V(overlay)), the same classification as the top-level keys
               C(state), C(state_reason), C(state_evidence), C(unavailable_reason), C(blacklisted),
-              C(blacklist_files), C(blacklisted_by), C(blocked_by), C(install_command) and C(module_files) (which
-              describe br_netfilter), plus C(persisted) (listed for systemd-modules-load) and C(active_at_boot)
-              (built in, or persisted and neither blocked nor blacklisted).
+              C(blacklist_files), C(blacklisted_by), C(blocked_by), C(install_command), C(modprobe_unreadable_files)
+              and C(module_files) (which describe br_netfilter), plus C(persisted) (listed for systemd-modules-load)
+              and C(active_at_boot) (built in, or persisted and neither blocked nor blacklisted; V(null) when unknown).
             - For overlay, V(builtin) is also inferred from C(overlay) in C(/proc/filesystems) when no overlay module
               is loaded, and the kernel config symbol is C(CONFIG_OVERLAY_FS).
           type: dict
@@ -225,6 +232,7 @@ ansible_facts:
               blacklisted_by: []
               blocked_by: null
               install_command: null
+              modprobe_unreadable_files: []
               module_files: ["/lib/modules/6.12.107+deb13-amd64/kernel/fs/overlayfs/overlay.ko.xz"]
               persisted: true
               active_at_boot: true
@@ -316,7 +324,8 @@ ansible_facts:
         module_active_at_boot:
           description:
             - br_netfilter will be present after boot (built in, or persisted and neither blocked nor blacklisted).
-            - V(null) when no readable modules-load.d file lists it but an unreadable one might.
+            - V(null) when no readable modules-load.d file lists it but an unreadable one might, or when it is listed but
+              a modprobe.d file that could blacklist or block it could not be read (C(modprobe_unreadable_files)).
           type: bool
         after_reboot:
           description:

@@ -712,3 +712,19 @@ def test_a_known_failure_stays_false_whatever_is_unknown(make_tree):
     assert [facts["after_reboot"][key] for key in BRIDGE_KEYS] == [None, None]
     assert not set(BRIDGE_KEYS) & set(facts["after_reboot_unknown"])
     assert "net.ipv4.ip_forward" in facts["after_reboot_unknown"]
+
+
+def test_unreadable_modprobe_file_makes_a_persisted_module_unknown_at_boot(make_tree):
+    # A blacklist or install line may hide there; modules-load.d lists the module, yet whether it loads is unknown.
+    root = make_tree(K8S, {"etc/modprobe.d/local.conf": ("->", "local.conf")})
+    facts = gather_br_netfilter_facts(root)
+    assert facts["modprobe_unreadable_files"] == ["/etc/modprobe.d/local.conf"]
+    assert [p["message"] for p in facts["problems"] if p["code"] == "MODPROBE_POLICY_UNKNOWN"] == [
+        "/etc/modprobe.d/local.conf in modprobe.d could not be read: a blacklist or install line there may stop "
+        "br_netfilter from loading at boot, so whether it will be loaded after a reboot is unknown."]
+    assert facts["module_active_at_boot"] is None and facts["ready_after_reboot"] is None
+    assert facts["modules"]["overlay"]["active_at_boot"] is None  # the same file may name overlay
+    # The same tree with the file readable and harmless: known again.
+    readable = gather_br_netfilter_facts(make_tree(K8S, {"etc/modprobe.d/local.conf": "options br_netfilter x=1\n"}))
+    assert readable["modprobe_unreadable_files"] == [] and readable["problems"] == []
+    assert readable["module_active_at_boot"] is True and readable["ready_after_reboot"] is True
