@@ -13,7 +13,9 @@ user asked for (presets, ``docker_version``, exact pins, extra forbids) into:
   apt applies the *first* specific pin that matches a version, so an allowed
   known-bad pin placed first beats the preset stanza that forbids it;
 * dnf 4 ``versionlock.list`` lines (``NAME-EVR.*`` locks, ``!NAME-V-*``
-  excludes) or ``excludepkgs`` patterns;
+  excludes) or ``excludepkgs`` patterns, which ``merge_dnf_excludepkgs``
+  merges into the user's dnf.conf line (and takes out again) without
+  touching the user's own entries;
 * the exact ``name=version`` strings to install, the packages to hold, and
   notices: what the pins do to what is installed (a held or pinned package
   that would be upgraded or downgraded, an installed forbidden version, a

@@ -34,9 +34,10 @@ extends_documentation_fragment:
 options:
   name:
     description:
-      - Name of the pin set. With apt the file is C(/etc/apt/preferences.d/<name>.pref).
+      - Name of the pin set. With apt the file is C(/etc/apt/preferences.d/<name>.pref); with dnf it names the pin
+        set's block in C(versionlock.list) and its record of added entries in C(dnf.conf).
       - Letters, digits, V(-) and V(_) only, starting with a letter or digit, at most 250 characters; apt silently
-        ignores files named otherwise.
+        ignores files named otherwise. An empty name is an error, not the default.
     type: str
     default: nodeprep-pins
   presets:
