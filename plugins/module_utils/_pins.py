@@ -121,6 +121,19 @@ COMPONENT_OF_PACKAGE = dict(
 #: Components compared on the upstream version rather than the package version.
 UPSTREAM_COMPONENTS = ("docker",)
 
+#: Packages that are a Docker engine: a restart is only meaningful where one is installed (or being installed).
+DOCKER_ENGINE_PACKAGES = ("docker-ce", "docker.io", "moby-engine")
+#: Packages whose change dockerd must be restarted for: the engine itself, and the iptables binary and libraries
+#: dockerd writes its rules through at start (moby #48844: the rules 1.8.11-1 lost come back only with a restart).
+DOCKER_RESTART_PACKAGES = DOCKER_ENGINE_PACKAGES + ("iptables", "libxtables12", "libip4tc2", "libip6tc2")
+#: invoke-rc.d(8) and deb-systemd-invoke ask this script before a maintainer script starts or restarts a service;
+#: exit status 101 means "action forbidden". The role writes it for the duration of an install that changes a
+#: package above, so the packages' own scripts cannot restart dockerd behind the playbook's back.
+POLICY_RC_D = "/usr/sbin/policy-rc.d"
+POLICY_RC_D_MARKER = "# nodeprep.netfilter.package_pin: temporary policy, removed when the install is over"
+#: What invoke-rc.d (the init script's name) and deb-systemd-invoke (unit names) pass as the first argument.
+DOCKER_POLICY_UNITS = ("docker", "docker.service", "docker.socket")
+
 #: Placeholder values used to render a known issue's message without a host.
 _MESSAGE_CONTEXT = {
     "needed_by": "icc=false or userland-proxy=false",
@@ -509,16 +522,18 @@ def _notice(code, severity, package, message):
 
 # --- the plan ----------------------------------------------------------------------
 
-def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed=None):
+def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed=None, engine_installed=None):
     """Validate ``request`` and compute everything the role writes or reports.
 
     ``request`` keys: ``name`` (pin set), ``presets``, ``docker_version``,
     ``docker_package`` (``auto``/docker-ce/docker.io/moby-engine), ``pins``
     (``[{packages, version}]``), ``forbid`` (``[{packages, versions}]``),
     ``allow_known_bad`` (list of issue codes, or True), ``priority``, ``hold``,
-    ``install``, ``dnf_method``.
+    ``install``, ``replace_forbidden``, ``dnf_method``.
     ``available``: ``{package: [versions]}`` offered by repositories, or None
     when unknown. ``installed``: ``{package: {"version", "held"}}``.
+    ``engine_installed``: whether a Docker engine package is installed (None:
+    judged from ``installed``), for ``restart_required``.
     """
     os_release = os_release or {}
     installed = installed or {}
@@ -663,8 +678,115 @@ def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed
                             and (p["package"] in installed or (request.get("install") and p["version"])))
     notices.extend(pin_notices(pins, forbids, installed, available, scheme, bool(request.get("install")),
                                bool(request.get("hold"))))
+    replace = plan_replacements(pins, forbids, installed, available, scheme) if request.get("replace_forbidden") else []
+    result["replace"] = replace
+    result["replace_install"] = [("%s=%s" if pkg_mgr == "apt" else "%s-%s") % (r["package"], r["version"])
+                                 for r in replace]
+    replaced = dict((r["package"], r) for r in replace)
+    notices = [_replaced_notice(n, replaced[n["package"]]) if n["code"] == "FORBIDDEN_VERSION_INSTALLED"
+               and n["package"] in replaced else n for n in notices]
     result["notices"] = notices
+    changes = [{"package": p["package"], "installed": (installed.get(p["package"]) or {}).get("version"),
+                "version": p["version"], "reason": "pinned (%s)" % p["source"]}
+               for p in pins if request.get("install") and p["version"]
+               and (installed.get(p["package"]) or {}).get("version") != p["version"]]
+    changes += [{"package": r["package"], "installed": r["installed"], "version": r["version"],
+                 "reason": "forbidden (%s)" % ", ".join(r["codes"])} for r in replace]
+    result["changes"] = changes
+    if engine_installed is None:
+        engine_installed = any(name in installed for name in DOCKER_ENGINE_PACKAGES)
+    result.update(docker_restart(changes, engine_installed))
     return result
+
+
+def plan_replacements(pins, forbids, installed, available, scheme):
+    """Each installed version the pin set forbids, and the allowed version that replaces it.
+
+    ``[{package, installed, version, direction, codes}]``, sorted by package. The target is the pin set's exact
+    pin of that package when it has one (apt would choose nothing else), otherwise the highest version a
+    repository offers that no rule of the pin set forbids (a downgrade when only older ones are allowed). A
+    version pinned on purpose (an allowed known-bad pin) is not replaced. Raises PinError, before anything
+    changes, when the offers are unknown or none of them is allowed.
+    """
+    exact = dict((p["package"], p) for p in pins)
+    found = {}
+    for rule in forbids:
+        for package in rule["packages"]:
+            current = installed.get(package)
+            if not current or not rule["matches"](current["version"], scheme):
+                continue
+            pin = exact.get(package)
+            if pin is not None and pin["version"] == current["version"]:
+                continue
+            found.setdefault(package, {"package": package, "installed": current["version"], "codes": []})
+            if rule["code"] not in found[package]["codes"]:
+                found[package]["codes"].append(rule["code"])
+    replacements = []
+    for package in sorted(found):
+        entry = found[package]
+        pin = exact.get(package)
+        if pin is not None and pin["version"] is not None:
+            if pin.get("available") is False:
+                raise PinError("cannot replace %s %s (forbidden: %s): the pinned %s is offered by no configured "
+                               "repository" % (package, entry["installed"], ", ".join(entry["codes"]), pin["version"]))
+            target = pin["version"]
+        else:
+            if available is None:
+                raise PinError("cannot replace %s %s (forbidden: %s): which versions the repositories offer is "
+                               "unknown on this host" % (package, entry["installed"], ", ".join(entry["codes"])))
+            offered = (available or {}).get(package, [])
+            allowed = [v for v in offered
+                       if not any(package in r["packages"] and r["matches"](v, scheme) for r in forbids)]
+            if not allowed:
+                raise PinError("cannot replace %s %s (forbidden: %s): no configured repository offers an allowed "
+                               "version (offered: %s). Add a repository with a fixed version, or leave "
+                               "replace_forbidden off to keep the notice only."
+                               % (package, entry["installed"], ", ".join(entry["codes"]), ", ".join(offered) or "none"))
+            target = sorted(allowed, key=_sort_key(scheme))[-1]
+        entry["version"] = target
+        entry["direction"] = "upgrade" if compare_versions(target, entry["installed"], scheme) > 0 else "downgrade"
+        replacements.append(entry)
+    return replacements
+
+
+def _replaced_notice(notice, replacement):
+    return _notice("FORBIDDEN_VERSION_REPLACED", "info", notice["package"],
+                   "%s %s is installed and forbidden (%s): it is replaced by %s (%s)."
+                   % (replacement["package"], replacement["installed"], ", ".join(replacement["codes"]),
+                      replacement["version"], replacement["direction"]))
+
+
+def docker_restart(changes, engine_installed):
+    """Whether dockerd needs one restart after ``changes`` (``[{package, installed, version}]``), and why.
+
+    The engine itself, or the iptables dockerd writes its rules with, changed: ``{"restart_required": True,
+    "restart_reasons": [...]}``. Nothing to restart without an engine, installed or installed now.
+    """
+    reasons = ["%s %s -> %s" % (c["package"], c["installed"] or "(not installed)", c["version"])
+               for c in changes if c["package"] in DOCKER_RESTART_PACKAGES]
+    engine = engine_installed or any(c["package"] in DOCKER_ENGINE_PACKAGES for c in changes)
+    if not reasons or not engine:
+        return {"restart_required": False, "restart_reasons": []}
+    return {"restart_required": True, "restart_reasons": reasons}
+
+
+def policy_rc_d_state(text, exists):
+    """``absent``, ``ours`` (left by an interrupted run: rewritten and removed again) or ``foreign``."""
+    if not exists:
+        return "absent"
+    return "ours" if text is not None and POLICY_RC_D_MARKER in text else "foreign"
+
+
+def render_policy_rc_d(units=DOCKER_POLICY_UNITS):
+    """The temporary policy-rc.d: 101 (action forbidden) for Docker's units, 0 for every other service.
+
+    invoke-rc.d calls ``policy-rc.d [options] <initscript ID> <actions> [<runlevel>]``, deb-systemd-invoke
+    ``policy-rc.d <unit> <action>``; any argument naming one of ``units`` forbids the action.
+    """
+    return ("#!/bin/sh\n%s\n# invoke-rc.d(8): policy-rc.d [options] <initscript ID> <actions>; deb-systemd-invoke: "
+            "policy-rc.d <unit> <action>.\n# 101: action forbidden, so the package scripts leave Docker alone.\n"
+            "for arg in \"$@\"; do\n    case \"$arg\" in\n        %s) exit 101 ;;\n    esac\ndone\nexit 0\n"
+            % (POLICY_RC_D_MARKER, " | ".join(units)))
 
 
 def _public_pin(pin, priority):
@@ -965,6 +1087,21 @@ def involved_packages(request, pkg_mgr):
     return sorted(set(n for n in names if package_name_problem(n, pkg_mgr) is None))
 
 
+DNF_REPOQUERY_FORMAT = "%{name}\\t%{epoch}:%{version}-%{release}\\n"
+
+
+def parse_dnf_repoquery(text):
+    """``{name: [E:V-R, ...]}`` from ``dnf -q repoquery --showduplicates --qf DNF_REPOQUERY_FORMAT``."""
+    offered = {}
+    for line in (text or "").splitlines():
+        if "\t" not in line:
+            continue
+        name, version = (part.strip() for part in line.split("\t", 1))
+        if name and version and version not in offered.setdefault(name, []):
+            offered[name].append(version)
+    return offered
+
+
 def pin_mismatches(plan, policy, pkg_mgr="apt"):
     """Where apt's current choice contradicts the plan (meaningful once the preferences file is in place).
 
@@ -1043,13 +1180,19 @@ def plan_from_host(params, root="/", run=None, which=None):
     wanted = involved_packages(params, pkg_mgr)
 
     installed = {}
+    engines = []
     if pkg_mgr == "apt":
         for name, info in env.parse_dpkg_status(dpkg_status or "", wanted).items():
             installed[name] = {"version": info["version"], "held": info["status"].split()[:1] == ["hold"]}
+        engines = sorted(env.parse_dpkg_status(dpkg_status or "", list(DOCKER_ENGINE_PACKAGES)))
     elif wanted and which("rpm") and run is not None:
-        rc, out, err = run([which("rpm"), "-q", "--qf", env.RPM_QUERY_FORMAT] + wanted)
+        queried = sorted(set(wanted) | set(DOCKER_ENGINE_PACKAGES))
+        rc, out, err = run([which("rpm"), "-q", "--qf", env.RPM_QUERY_FORMAT] + queried)
         for name, info in env.parse_rpm_query(out).items():
-            installed[name] = {"version": info["version"], "held": False}
+            if name in wanted:
+                installed[name] = {"version": info["version"], "held": False}
+            if name in DOCKER_ENGINE_PACKAGES:
+                engines.append(name)
 
     available = None
     policy = None
@@ -1061,11 +1204,25 @@ def plan_from_host(params, root="/", run=None, which=None):
         policy = parse_apt_cache_policy(out)
         available = available_versions(policy)
 
+    dnf = which("dnf")
+    if (pkg_mgr == "dnf" and params.get("replace_forbidden") and params.get("query_repositories", True) and dnf
+            and run is not None and installed):
+        # Only what a replacement needs: the offers of the installed packages (dnf applies the user's excludes).
+        rc, out, err = run([dnf, "-q", "repoquery", "--showduplicates", "--qf", DNF_REPOQUERY_FORMAT]
+                           + sorted(installed))
+        if rc != 0:
+            raise PinError("dnf repoquery failed (rc %d): %s" % (rc, (err or out).strip()[:500]))
+        available = parse_dnf_repoquery(out)
+
     request = dict(params)
     if pkg_mgr in VERSIONLOCK_CONF:
         request["versionlock_plugin_present"] = fs.isfile(VERSIONLOCK_CONF[pkg_mgr])
-    plan = plan_pins(request, os_release=os_release, pkg_mgr=pkg_mgr, available=available, installed=installed)
+    plan = plan_pins(request, os_release=os_release, pkg_mgr=pkg_mgr, available=available, installed=installed,
+                     engine_installed=bool(engines))
     plan["installed"] = installed
+    policy_text = fs.read_text(POLICY_RC_D)
+    plan["policy_rc_d"] = {"path": POLICY_RC_D, "state": policy_rc_d_state(policy_text, fs.exists(POLICY_RC_D)),
+                           "content": render_policy_rc_d()}
     plan["candidates"] = {name: info["candidate"] for name, info in sorted(policy.items())} if policy else {}
     plan["mismatches"] = pin_mismatches(plan, policy, pkg_mgr) if policy is not None else []
     plan["os"] = {k: os_release.get(k) for k in ("ID", "VERSION_ID", "VERSION_CODENAME")}

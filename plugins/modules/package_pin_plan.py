@@ -111,6 +111,16 @@ options:
     description: Compute RV(install), the exact C(name=version) list to install, and fail if a version is not offered.
     type: bool
     default: false
+  replace_forbidden:
+    description:
+      - Compute RV(replace): each installed version the pin set forbids, and the allowed version that replaces it (the
+        pin set's exact pin of that package, else the highest version a repository offers that no rule forbids). Fails
+        naming the package when no repository offers an allowed version.
+      - With dnf, the offers are read with C(dnf repoquery --showduplicates) (only when a package of the pin set is
+        installed).
+    type: bool
+    default: false
+    version_added: 1.1.0
   pkg_mgr:
     description:
       - Package manager to plan for. V(auto) takes apt when dpkg's status file or C(apt-get) exists, else dnf 4.
@@ -153,14 +163,14 @@ notes:
     or a value continued on indented lines, fail too, because merging them would be a guess.
   - Every package name and version is checked as a whole string before anything is read or run; a trailing newline,
     a comma or a glob character is an error naming the value.
-  - Each command it runs (C(apt-cache policy), C(rpm -q)) is killed after 60 seconds, and its output is capped at
+  - Each command it runs (C(apt-cache policy), C(rpm -q), C(dnf repoquery)) is killed after 60 seconds, and its output is capped at
     16 MiB; either is an error naming the command.
   - A package database that cannot be trusted is an error, never "nothing installed". A C(/var/lib/dpkg/status) that
     is a directory, a FIFO, binary, has CRLF line ends or holds no C(Package:) stanza, and an installed or offered
     version that does not parse, fail the task with the file or the version named.
   - Notice codes are C(PINNED_VERSION_NOT_AVAILABLE), C(PINNED_PACKAGE_WILL_CHANGE), C(HELD_PACKAGE_WILL_CHANGE),
     C(PINNED_PACKAGE_WOULD_CHANGE), C(HELD_PACKAGE_PIN_DIFFERS), C(PIN_HOLDS_BACK_UPGRADE), C(FORBIDDEN_VERSION_INSTALLED),
-    C(KNOWN_BAD_PIN_ALLOWED), C(DOCKER_VERSION_SPELLED_DIFFERENTLY), C(PRESET_NOT_APPLICABLE) and
+    C(KNOWN_BAD_PIN_ALLOWED), C(FORBIDDEN_VERSION_REPLACED), C(DOCKER_VERSION_SPELLED_DIFFERENTLY), C(PRESET_NOT_APPLICABLE) and
     C(VERSIONLOCK_PLUGIN_MISSING).
   - A C(Pin-Priority) of -1 stops apt from choosing a version (upgrades, C(apt-get install pkg), dependencies, and
     Ansible's apt module with C(pkg=version)), but C(apt-get install pkg=version) typed by hand overrides every pin.
@@ -256,6 +266,48 @@ hold:
   returned: unless O(validate_only)
   type: list
   elements: str
+replace:
+  description: With O(replace_forbidden), each installed forbidden version and what replaces it.
+  returned: unless O(validate_only)
+  type: list
+  elements: dict
+  sample: [{"package": "iptables", "installed": "1.8.11-1", "version": "1.8.11-2", "direction": "upgrade",
+            "codes": ["IPTABLES_1_8_11_1_DEBIAN"]}]
+  version_added: 1.1.0
+replace_install:
+  description: RV(replace) as exact C(name=version) (apt) or C(name-version) (dnf) strings to install.
+  returned: unless O(validate_only)
+  type: list
+  elements: str
+  sample: ["iptables=1.8.11-2"]
+  version_added: 1.1.0
+changes:
+  description: Every package version RV(install) and RV(replace_install) change, as C({package, installed, version, reason}).
+  returned: unless O(validate_only)
+  type: list
+  elements: dict
+  version_added: 1.1.0
+restart_required:
+  description:
+    - Whether these changes need one restart of dockerd (the engine, or the iptables it writes its rules with, changes
+      on a host with a Docker engine).
+  returned: unless O(validate_only)
+  type: bool
+  version_added: 1.1.0
+restart_reasons:
+  description: The changes behind RV(restart_required), such as V(iptables 1.8.11-1 -> 1.8.11-2).
+  returned: unless O(validate_only)
+  type: list
+  elements: str
+  version_added: 1.1.0
+policy_rc_d:
+  description:
+    - C(/usr/sbin/policy-rc.d), which invoke-rc.d and deb-systemd-invoke ask before a package script starts or
+      restarts a service. C(state) is V(absent), V(ours) (left by an interrupted run) or V(foreign); C(content) is the
+      temporary policy the role writes around an install that needs a Docker restart (101 for Docker's units).
+  returned: unless O(validate_only)
+  type: dict
+  version_added: 1.1.0
 installed:
   description: Installed versions of the packages involved, as C({version, held}).
   returned: unless O(validate_only)
@@ -304,6 +356,7 @@ def main():
             priority=dict(type="int", default=1001),
             hold=dict(type="bool", default=False),
             install=dict(type="bool", default=False),
+            replace_forbidden=dict(type="bool", default=False),
             pkg_mgr=dict(type="str", choices=list(REQUESTABLE), default="auto"),
             dnf_method=dict(type="str", choices=["versionlock", "excludepkgs"], default="versionlock"),
             query_repositories=dict(type="bool", default=True),
