@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_audit import audit
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_api import query_engine
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_collect import (
+    bounded_runner,
     collect,
     collect_packages,
     parse_privileges,
@@ -424,3 +426,23 @@ def test_engine_replies_keep_what_the_ipv6_audit_reads():
     assert containers[0]["NetworkSettings"]["Networks"]["n6"] == {
         "IPAddress": "172.18.0.2", "GlobalIPv6Address": "fd00:6::2"}
     assert notes == []
+
+
+def test_a_hanging_save_command_is_killed_at_the_deadline_and_reported(host_tree):
+    """The module's runner on a real process: a stuck iptables-nft-save costs the deadline, not the task."""
+    bindir = host_tree / "bin"
+    bindir.mkdir()
+    (bindir / "iptables").write_text("#!/bin/sh\necho 'iptables v1.8.11 (nf_tables)'\n")
+    (bindir / "iptables-nft-save").write_text("#!/bin/sh\nsleep 30\n")
+    for script in bindir.iterdir():
+        script.chmod(0o755)
+    binaries = dict((path.name, str(path)) for path in bindir.iterdir())
+    started = time.monotonic()
+    collected = collect(root=str(host_tree / "root"), run=bounded_runner(timeout=0.5), which=binaries.get,
+                        query_engine=no_engine, route_path=str(host_tree / "route"),
+                        names_path=str(host_tree / "names"))
+    assert time.monotonic() - started < 10
+    assert [command["rc"] for command in collected["commands"]] == [0, 124]
+    assert collected["iptables"]["saves"]["nf_tables"]["error"].startswith("iptables-nft-save exited 124")
+    finding = [item for item in audit(collected)["findings"] if item["code"] == "IPTABLES_READ_FAILED"]
+    assert finding and "did not finish within 0.5 s and was killed" in finding[0]["message"]
