@@ -579,7 +579,9 @@ def verify_br_netfilter(plan, facts):
         failures.append("br_netfilter is %s, expected loaded or built in (%s)"
                         % (facts["state"], facts.get("state_reason")))
     if checks["module_at_boot"] and not facts.get("module_active_at_boot"):
-        failures.append("br_netfilter will not be active after a reboot: %s" % _problem_summary(facts))
+        # None: an input that decides it (a modprobe.d or modules-load.d file) could not be read.
+        verdict = "may not be" if facts.get("module_active_at_boot") is None else "will not be"
+        failures.append("br_netfilter %s active after a reboot: %s" % (verdict, _problem_summary(facts)))
     modules_load = facts.get("modules_load") or {}
     for module in checks.get("boot_modules") or []:
         record = modules_load.get(module)
@@ -597,15 +599,20 @@ def verify_br_netfilter(plan, facts):
         if plan["context"] == "host" and key in after and not same_value(after[key], value):
             record = (facts.get("persisted") or {}).get(key)
             source = _where(record) if record else "no sysctl.d file sets it"
-            if after[key] is None and key in (facts.get("after_reboot_unknown") or []):
-                outcome = "the kernel's default (not known here)"
+            if after[key] is None and key in (facts.get("persisted_unknown") or []):
+                failures.append("%s is unknown after a reboot (an unreadable sysctl.d file may set it; %s), promised %s"
+                                % (key, source, value))
+            elif after[key] is None and key in (facts.get("after_reboot_unknown") or []):
+                failures.append("%s will be the kernel's default (not known here) after a reboot (%s), promised %s"
+                                % (key, source, value))
             else:
                 outcome = "absent" if after[key] is None else after[key]
-            failures.append("%s will be %s after a reboot (%s), promised %s" % (key, outcome, source, value))
+                failures.append("%s will be %s after a reboot (%s), promised %s" % (key, outcome, source, value))
     if checks["ready"] and not facts.get("ready"):
         failures.append("br_netfilter_facts reports ready=false: %s" % _problem_summary(facts))
     if checks["ready_after_reboot"] and not facts.get("ready_after_reboot"):
-        failures.append("br_netfilter_facts reports ready_after_reboot=false: %s" % _problem_summary(facts))
+        failures.append("br_netfilter_facts reports ready_after_reboot=%s: %s" % (
+            "unknown" if facts.get("ready_after_reboot") is None else "false", _problem_summary(facts)))
     if failures:
         summary = "Verification failed on this host: " + " | ".join(failures)
         if plan["context"] == "container":

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._br_netfilter import gather_br_netfilter_facts
@@ -373,6 +375,24 @@ def test_custom_key_is_verified_from_the_facts_now_and_after_reboot(facts_of):
     unwatched = facts_of(CONVERGED)
     assert verify_br_netfilter(the_plan, unwatched)["failures"] == [
         "net.ipv4.conf.all.rp_filter is not reported by the facts (gather them with sysctl_keys listing it)"]
+
+
+def test_verification_says_unknown_not_false_when_an_unreadable_file_may_decide(make_tree):
+    the_plan = plan(gather_br_netfilter_facts(make_tree(CONVERGED, {})))
+    # A FIFO sorting after k8s.conf could set any key: after a reboot the values are unknown, not "not persisted".
+    root = make_tree(CONVERGED, {})
+    os.mkfifo(os.path.join(root, "etc/sysctl.d/zz-local.conf"))
+    failures = verify_br_netfilter(the_plan, gather_br_netfilter_facts(root))["failures"]
+    assert any(f.startswith("net.ipv4.ip_forward is unknown after a reboot (an unreadable sysctl.d file may set it")
+               for f in failures), failures
+    assert any(f.startswith("br_netfilter_facts reports ready_after_reboot=unknown") for f in failures), failures
+    assert not any("ready_after_reboot=false" in f or "will be" in f for f in failures), failures
+    # An unreadable modprobe.d file may blacklist br_netfilter: whether it loads at boot is unknown.
+    root = make_tree(CONVERGED, {})
+    os.makedirs(os.path.join(root, "etc/modprobe.d"), exist_ok=True)
+    os.mkfifo(os.path.join(root, "etc/modprobe.d/zz-local.conf"))
+    failures = verify_br_netfilter(the_plan, gather_br_netfilter_facts(root))["failures"]
+    assert any(f.startswith("br_netfilter may not be active after a reboot") for f in failures), failures
 
 
 # -- Kubernetes / flannel readiness -------------------------------------------------
