@@ -151,7 +151,7 @@ test-browser: tools
 test-ee: tools
 	bash tests/ee/check
 
-# The scenarios CI runs, one at a time unless NODEPREP_VM_JOBS says otherwise (`tests/vm/run-vm-tier --list` shows every scenario and its images).
+# The scenarios CI runs: two one-VM scenarios at a time, at most two VMs on the host (NODEPREP_VM_JOBS, NODEPREP_VM_MAX_VMS; `tests/vm/run-vm-tier --list` shows every scenario and its images).
 VM_SCENARIOS ?= facts_kernel_states facts_boot facts_blacklist fleet_audit k8s_node_trixie br_netfilter_bookworm \
   br_netfilter_override br_netfilter_blocked br_netfilter_container package_pin_docker_repo docker_compat_docker28 \
   docker_compat_docker26 package_pin_dnf

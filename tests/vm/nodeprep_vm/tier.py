@@ -54,6 +54,27 @@ def scenario_images(name: str) -> list:
     return found
 
 
+def scenario_vm_count(name: str) -> int:
+    """VMs a scenario boots: its platforms that name a VM image (a container platform needs none)."""
+    text = (SCENARIOS / name / "molecule.yml").read_text(encoding="utf-8")
+    return sum(1 for line in text.splitlines()
+               if IMAGE_LINE.match(line) and "/" not in line.split("image:", 1)[1])
+
+
+def pick_next(pending: list, running_vms: int, vm_budget: int, ready, vms_of):
+    """The first pending scenario (schedule order) whose images are ready and whose VMs fit next to the
+    VMs running now: at most ``vm_budget`` VMs on the host, except that a scenario may always run alone.
+
+    On these 2 cores two TCG VMs at a time is what works (a booting or busy guest keeps a core); with
+    more, boots slowed several-fold and a bookworm guest hit soft lockups and the boot timeout. So two
+    one-VM scenarios share the host, and a two-VM scenario (which runs its VMs in parallel by itself)
+    runs alone."""
+    for name in pending:
+        if ready(name) and (running_vms == 0 or running_vms + vms_of(name) <= vm_budget):
+            return name
+    return None
+
+
 def prepare_environment() -> dict:
     env = dict(os.environ)
     venv_bin = REPO / ".venv" / "bin"
@@ -181,21 +202,26 @@ class ImagePreparer(threading.Thread):
         return all(self.ready[image].is_set() for image in wanted)
 
 
-def run_all(order: list, env: dict, log_dir: Path, jobs: int, fail_fast: bool, prepared: ImagePreparer) -> list:
-    """Run the scenarios, ``jobs`` at a time, each as soon as its images are ready (longest first among
-    those). Each scenario has its own VMs (named after it), its own molecule ephemeral directory and
-    log; nothing else is shared but the read-only images and saved states."""
+def run_all(order: list, env: dict, log_dir: Path, jobs: int, fail_fast: bool, prepared: ImagePreparer,
+            vm_budget: int) -> list:
+    """Run the scenarios, up to ``jobs`` at a time and within ``vm_budget`` VMs (see pick_next), each as
+    soon as its images are ready (longest first among those). Each scenario has its own VMs (named after
+    it), its own molecule ephemeral directory and log; nothing else is shared but the read-only images
+    and saved states. Their boots and reboots queue for one host-wide slot (qemu.boot_slot)."""
     results, lock, pending = [], threading.Lock(), list(order)
+    running = {"vms": 0}
 
     def next_scenario():
         while True:
             with lock:
                 if not pending or (fail_fast and any(not r["ok"] for r in results)):
                     return None
-                for name in pending:
-                    if prepared.all_ready(scenario_images(name)):
-                        pending.remove(name)
-                        return name
+                name = pick_next(pending, running["vms"], vm_budget,
+                                 lambda n: prepared.all_ready(scenario_images(n)), scenario_vm_count)
+                if name is not None:
+                    pending.remove(name)
+                    running["vms"] += scenario_vm_count(name)
+                    return name
             time.sleep(0.5)
 
     def worker():
@@ -216,6 +242,7 @@ def run_all(order: list, env: dict, log_dir: Path, jobs: int, fail_fast: bool, p
             result = run_scenario(name, env, log_dir)
             report = failure_report(result, wall - 1) if not result["ok"] else ""
             with lock:
+                running["vms"] -= scenario_vm_count(name)
                 results.append(result)
                 print(f"  {name}: {'passed' if result['ok'] else 'FAILED'} in {result['seconds']:.1f}s", flush=True)
                 if report:
@@ -256,10 +283,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="run-vm-tier", description=__doc__.splitlines()[0])
     parser.add_argument("scenarios", nargs="*", help="scenario names (default: all under extensions/molecule/)")
     parser.add_argument("--fail-fast", action="store_true", help="start no scenario after the first failure")
-    # Default 1: in the first run at 2 (a cold cache, layers still building alongside) a two-VM reboot took 444 s
-    # instead of about 55 s; boots are what contention hurts most. 2 stays opt-in until measured on a warm cache.
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("NODEPREP_VM_JOBS", "1")),
-                        help="scenarios run at once (default: $NODEPREP_VM_JOBS or 1)")
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("NODEPREP_VM_JOBS", "2")),
+                        help="scenarios run at once (default: $NODEPREP_VM_JOBS or 2)")
+    parser.add_argument("--max-vms", type=int, default=int(os.environ.get("NODEPREP_VM_MAX_VMS", "2")),
+                        help="VMs running at once across scenarios; a bigger scenario runs alone "
+                             "(default: $NODEPREP_VM_MAX_VMS or 2)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and their images")
     args = parser.parse_args(argv)
 
@@ -294,7 +322,7 @@ def main(argv=None) -> int:
 
     durations = log_dir / "durations.json"
     order = schedule(names, load_durations(durations))
-    results = run_all(order, env, log_dir, max(1, args.jobs), args.fail_fast, images_ready)
+    results = run_all(order, env, log_dir, max(1, args.jobs), args.fail_fast, images_ready, max(1, args.max_vms))
     save_durations(durations, results)
     results.sort(key=lambda r: names.index(r["name"]))
 

@@ -216,6 +216,26 @@ def test_schedule_runs_untimed_scenarios_first_then_longest_first():
     assert order == ["c", "b", "d", "a"]
 
 
+def test_two_one_vm_scenarios_share_the_host_and_a_two_vm_scenario_runs_alone():
+    vms = {"big": 2, "one": 1, "two": 1, "late": 1}
+    ready = {"big", "one", "two"}
+
+    def pick(pending, running):
+        return tier.pick_next(pending, running, 2, ready.__contains__, vms.__getitem__)
+
+    assert pick(["big", "one", "two"], 0) == "big"
+    assert pick(["big", "one", "two"], 1) == "one"     # big does not fit next to a running VM; one does
+    assert pick(["big", "two"], 2) is None              # the budget is full
+    assert pick(["late", "two"], 1) == "two"            # late's image is not ready yet
+    assert tier.pick_next(["big"], 0, 1, ready.__contains__, vms.__getitem__) == "big"  # alone it always runs
+
+
+def test_vm_count_is_the_platforms_with_a_vm_image():
+    assert tier.scenario_vm_count("facts_boot") == 2          # two platforms on the same image
+    assert tier.scenario_vm_count("docker_compat_docker28") == 1
+    assert tier.scenario_vm_count("br_netfilter_container") == 0  # podman containers, no VM
+
+
 def test_durations_file_keeps_only_passing_runs_and_survives_garbage(tmp_path):
     path = tmp_path / "durations.json"
     path.write_text("not json", encoding="utf-8")
