@@ -113,7 +113,7 @@ options:
     default: false
   replace_forbidden:
     description:
-      - Compute RV(replace): each installed version the pin set forbids, and the allowed version that replaces it (the
+      - Compute RV(replace), each installed version the pin set forbids with the allowed version that replaces it (the
         pin set's exact pin of that package, else the highest version a repository offers that no rule forbids). Fails
         naming the package when no repository offers an allowed version.
       - With dnf, the offers are read with C(dnf repoquery --showduplicates) (only when a package of the pin set is

@@ -31,9 +31,9 @@ def inst(**versions):
     return dict((name.replace("_", "-"), {"version": version, "held": False}) for name, version in versions.items())
 
 
-def replace_plan(request, installed, available, os_release=TRIXIE, pkg_mgr="apt", engine_installed=None):
+def replace_plan(request, installed, available, os_release=None, pkg_mgr="apt", engine_installed=None):
     request = dict(request, replace_forbidden=True)
-    return pins.plan_pins(request, os_release, pkg_mgr, available=available, installed=installed,
+    return pins.plan_pins(request, os_release or TRIXIE, pkg_mgr, available=available, installed=installed,
                           engine_installed=engine_installed)
 
 
