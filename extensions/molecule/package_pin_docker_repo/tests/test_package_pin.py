@@ -146,3 +146,40 @@ def test_pinning_again_reports_the_downgrade_and_restores_27_5_1(host):
     text = unwrap(output)
     assert "docker-ce is installed at 5:28.0.1-1~debian.13~trixie and will be downgraded to 5:27.5.1-1~debian.13~trixie" in text
     assert installed(host, "docker-ce") == "%s hold ok installed" % (CE % "27.5.1")
+
+
+STARTS = "/var/lib/nodeprep-test/docker-starts"
+
+
+def docker_starts(host):
+    return len(host.file(STARTS).content_string.splitlines())
+
+
+def test_replace_forbidden_swaps_28_0_0_for_28_0_1_with_one_docker_restart(host):
+    # A forbidden 28.0.0 installed by hand, without pins or holds. Without a policy-rc.d, apt's stand-in for
+    # docker-ce's postinst restarts the stand-in docker.service: that is what the role must prevent.
+    before_setup = docker_starts(host)
+    setup = host.run("rm -f %s && apt-mark unhold docker-ce docker-ce-cli >/dev/null && LC_ALL=C apt-get install -y "
+                     "--allow-downgrades docker-ce=%s docker-ce-cli=%s" % (PREF, CE % "28.0.0", CE % "28.0.0"))
+    assert setup.rc == 0, setup.stderr
+    before = docker_starts(host)
+    assert before > before_setup
+
+    rc, recap, output = playbook("replace.yml", check=True)
+    assert rc == 0, output
+    assert ("docker-ce 5:28.0.0-1~debian.13~trixie is installed and forbidden (DOCKER_28_0_0_ROOTLESS_SLIRP4NETNS): "
+            "it is replaced by 5:28.0.1-1~debian.13~trixie (upgrade).") in unwrap(output)
+    assert installed(host, "docker-ce").startswith(CE % "28.0.0") and docker_starts(host) == before
+
+    rc, recap, output = playbook("replace.yml")
+    assert rc == 0, output
+    for name in ("docker-ce", "docker-ce-cli"):
+        assert installed(host, name) == "%s install ok installed" % (CE % "28.0.1")
+    head, table = policy(host, "docker-ce")
+    assert head == {"installed": CE % "28.0.1", "candidate": CE % "28.0.1"} and table[CE % "28.0.0"] == -1
+    assert docker_starts(host) == before + 1  # the role's one restart; the package scripts were refused
+    assert not host.file("/usr/sbin/policy-rc.d").exists
+
+    rc, recap, output = playbook("replace.yml")
+    assert rc == 0 and recap.get("changed") == 0, output
+    assert docker_starts(host) == before + 1
