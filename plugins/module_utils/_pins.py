@@ -19,7 +19,12 @@ user asked for (presets, ``docker_version``, exact pins, extra forbids) into:
 * the exact ``name=version`` strings to install, the packages to hold, and
   notices: what the pins do to what is installed (a held or pinned package
   that would be upgraded or downgraded, an installed forbidden version, a
-  pinned version no repository offers).
+  pinned version no repository offers);
+* with ``replace_forbidden``, the allowed version that replaces each installed
+  forbidden one (``plan_replacements``), and whether the changes need one
+  Docker restart (``docker_restart``). The role wraps such an apt install in a
+  temporary policy-rc.d (``render_policy_rc_d``) so that package scripts do
+  not restart dockerd themselves.
 
 Forbidden versions come from ``_known_issues.KNOWN_ISSUES`` (rows of kind
 ``version``), never retyped here. Docker rows compare the upstream version
