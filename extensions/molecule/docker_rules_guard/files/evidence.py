@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Everything verify needs about this boot, in one round trip: /var/lib/nodeprep-test/evidence-<phase>.json.
