@@ -28,6 +28,9 @@ description:
   - Reports whether the drop-in exists and was written by the role (a marker line), whether docker.service runs with the
     variable now (C(/proc/<MainPID>/environ)), and so whether a restart is pending.
   - Warns that inter-container isolation is not enforced when the drop-in is installed.
+  - Deadlines. Each command it runs (C(dockerd --version), C(rpm -q), C(systemctl show)) is killed with its process
+    group after 30 seconds and its output capped at 16 MiB; the engine API gets 3 seconds per request and 8 seconds
+    in all.
 author:
   - nodeprep.netfilter developers (!UNKNOWN)
 extends_documentation_fragment:
@@ -231,6 +234,9 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_compat 
     CompatError,
     compat_from_host,
 )
+from ansible_collections.nodeprep.netfilter.plugins.module_utils._subprocess import run_bounded
+
+COMMAND_TIMEOUT = 30
 
 
 def _query_engine(socket_path):
@@ -271,7 +277,8 @@ def main():
             params["br_netfilter"] if params["br_netfilter"] is not None else params["br_netfilter_state"],
             docker_version=params["docker_version"], mode=params["mode"], service=params["service"],
             dropin_path=params["dropin_path"], root=params["root"],
-            run=lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
+            # Not module.run_command: it has no deadline, and a hung systemctl or dockerd would hold the task.
+            run=lambda argv: run_bounded(argv, timeout=COMMAND_TIMEOUT, environ_update={"LC_ALL": "C"}),
             which=module.get_bin_path, read_bytes=_read_bytes, query_engine=_query_engine,
             docker_socket=params["docker_socket"])
     except CompatError as exc:

@@ -94,3 +94,19 @@ def test_root_that_is_not_a_directory_is_an_error_naming_it(capsys, tmp_path, ki
     rc, result = run_module(capsys, {"br_netfilter_state": "blocked", "root": root})
     assert rc == 1
     assert result["msg"] == "root %r does not exist or is not a directory" % root
+
+
+def test_the_module_runs_its_commands_with_a_deadline_its_docs_state():
+    import inspect
+
+    import yaml
+
+    from ansible_collections.nodeprep.netfilter.plugins.module_utils import _docker_api, _subprocess
+    source = inspect.getsource(docker_br_netfilter_compat_plan.main)
+    assert "module.run_command" not in source.replace("Not module.run_command", "")
+    assert "run_bounded(argv, timeout=COMMAND_TIMEOUT" in source
+    doc = yaml.safe_load(docker_br_netfilter_compat_plan.DOCUMENTATION)
+    note = " ".join(item for item in doc["description"] if item.startswith("Deadlines."))
+    assert "after %d seconds" % docker_br_netfilter_compat_plan.COMMAND_TIMEOUT in note
+    assert "%d MiB" % (_subprocess.MAX_OUTPUT_BYTES // 2 ** 20) in note
+    assert "%g seconds per request and %g seconds" % (_docker_api.REQUEST_DEADLINE, _docker_api.QUERY_DEADLINE) in note
