@@ -447,3 +447,74 @@ def test_any_package_or_engine_version_is_audited_without_a_traceback(docker, ip
                  "routes": [], "br_netfilter": None, "br_netfilter_error": None, "commands": [], "unreadable": []}
     result = audit(collected)
     assert isinstance(result["summary"], dict)
+
+
+# --- docker_br_netfilter_compat_plan and docker_iptables_audit: every string option ---------------------------
+
+def docker_tree(parent):
+    """Debian's docker.io 28.5.2 installed, icc=false in daemon.json, no drop-in yet, no engine socket."""
+    root = os.path.join(parent, "root")
+    files = {"var/lib/dpkg/status": "Package: docker.io\nStatus: install ok installed\nVersion: 28.5.2+dfsg4-5\n"
+                                    "Architecture: amd64\n\n",
+             "etc/docker/daemon.json": '{"icc": false}\n', "etc/systemd/system/.keep": "",
+             "etc/passwd": "root:x:0:0::/root:/bin/sh\n"}
+    for rel, text in files.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as handle:
+            handle.write(text)
+    return root
+
+
+COMPAT_STRINGS = {"service": ["docker.service", "docker", "snap.docker.dockerd.service"],
+                  "docker_version": ["28.5.2", "27.5.1", "26.1.5+dfsg1-9"],
+                  "br_netfilter_state": ["blocked", "loadable", "loaded"],
+                  "mode": ["auto", "always", "never"]}
+
+
+@SETTINGS
+@given(values=at_most_one_hostile(*COMPAT_STRINGS.values()))
+def test_docker_compat_plan_string_options_end_in_a_result_or_a_named_refusal(values):
+    from ansible_collections.nodeprep.netfilter.plugins.modules import docker_br_netfilter_compat_plan
+    options = dict(zip(COMPAT_STRINGS, values))
+    with tempfile.TemporaryDirectory() as parent:
+        root = docker_tree(parent)
+        before = tree_digest(root)
+        # An absent socket: the engine is not asked (the property is about the options, not the engine).
+        rc, result = run_main(docker_br_netfilter_compat_plan, dict(
+            options, root=root, dropin_path=os.path.join(root, "etc/systemd/system/docker.service.d/x.conf"),
+            docker_socket=os.path.join(root, "run/docker.sock")))
+        assert tree_digest(root) == before
+    assert result.get("changed", False) is False
+    if rc == 0:
+        event("accepted")
+        # An accepted service name is a unit name: the drop-in directory stays under the systemd directory.
+        assert result["dropin"]["path"].startswith(root + "/etc/systemd/system/")
+        assert "/../" not in result["dropin"]["path"] and "\n" not in result["dropin"]["path"]
+    else:
+        event("refused")
+        assert result["failed"] is True and result["msg"]
+
+
+AUDIT_STRINGS = {"iptables_binary": ["iptables", "/usr/sbin/iptables"],
+                 "netns": ["", "nodeprep-missing-netns"],
+                 "fail_on": ["none", "high", "medium"]}
+
+
+@SETTINGS
+@given(values=at_most_one_hostile(*AUDIT_STRINGS.values()))
+def test_docker_iptables_audit_string_options_end_in_a_result_or_a_named_refusal(values):
+    from ansible_collections.nodeprep.netfilter.plugins.modules import docker_iptables_audit
+    options = {key: value for key, value in zip(AUDIT_STRINGS, values) if value != ""}
+    with tempfile.TemporaryDirectory() as parent:
+        root = docker_tree(parent)
+        before = tree_digest(root)
+        rc, result = run_main(docker_iptables_audit, dict(options, root=root, query_engine=False, br_netfilter=False))
+        assert tree_digest(root) == before
+    assert result.get("changed", False) is False
+    if rc == 0:
+        event("audited")
+        assert isinstance(result["findings"], list)
+    else:
+        event("refused")
+        assert result["failed"] is True and result["msg"]
