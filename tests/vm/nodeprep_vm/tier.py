@@ -224,29 +224,37 @@ def run_all(order: list, env: dict, log_dir: Path, jobs: int, fail_fast: bool, p
                     return name
             time.sleep(0.5)
 
+    def run_one(name):
+        broken = {i: prepared.errors[i] for i in scenario_images(name) if i in prepared.errors}
+        if broken:
+            result = {"name": name, "ok": False, "code": None, "steps": [], "seconds": 0.0, "log": None,
+                      "failed_step": "images: " + "; ".join(f"{i}: {e}" for i, e in broken.items())}
+            with lock:
+                results.append(result)
+                print(f"=== {name} FAILED: its image could not be prepared ({result['failed_step']}) ===", flush=True)
+            return
+        print(f"scenario {name}: started", flush=True)
+        wall = time.time()
+        result = run_scenario(name, env, log_dir)
+        report = failure_report(result, wall - 1) if not result["ok"] else ""
+        with lock:
+            results.append(result)
+            print(f"  {name}: {'passed' if result['ok'] else 'FAILED'} in {result['seconds']:.1f}s", flush=True)
+            if report:
+                print(report, flush=True)
+
     def worker():
         while True:
             name = next_scenario()
             if name is None:
                 return
-            broken = {i: prepared.errors[i] for i in scenario_images(name) if i in prepared.errors}
-            if broken:
-                result = {"name": name, "ok": False, "code": None, "steps": [], "seconds": 0.0, "log": None,
-                          "failed_step": "images: " + "; ".join(f"{i}: {e}" for i, e in broken.items())}
+            try:
+                run_one(name)
+            finally:
+                # Whatever happened (an image that failed, an exception), the VMs counted for it are free again:
+                # otherwise the other worker would wait for them for ever.
                 with lock:
-                    results.append(result)
-                    print(f"=== {name} FAILED: its image could not be prepared ({result['failed_step']}) ===", flush=True)
-                continue
-            print(f"scenario {name}: started", flush=True)
-            wall = time.time()
-            result = run_scenario(name, env, log_dir)
-            report = failure_report(result, wall - 1) if not result["ok"] else ""
-            with lock:
-                running["vms"] -= scenario_vm_count(name)
-                results.append(result)
-                print(f"  {name}: {'passed' if result['ok'] else 'FAILED'} in {result['seconds']:.1f}s", flush=True)
-                if report:
-                    print(report, flush=True)
+                    running["vms"] -= scenario_vm_count(name)
 
     threads = [threading.Thread(target=worker, name=f"tier-{i}") for i in range(min(jobs, len(order)) or 1)]
     try:

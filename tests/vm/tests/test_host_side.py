@@ -230,6 +230,26 @@ def test_two_one_vm_scenarios_share_the_host_and_a_two_vm_scenario_runs_alone():
     assert tier.pick_next(["big"], 0, 1, ready.__contains__, vms.__getitem__) == "big"  # alone it always runs
 
 
+def test_a_scenario_whose_image_failed_frees_its_vms_for_the_next(cache, tmp_path):
+    import threading
+
+    class Prepared:  # both base images failed to build
+        errors = {"trixie": "build failed", "bookworm": "build failed"}
+
+        @staticmethod
+        def all_ready(_images):
+            return True
+
+    results = []
+    runner = threading.Thread(target=lambda: results.extend(tier.run_all(
+        ["facts_boot", "facts_blacklist"], {}, tmp_path, 2, False, Prepared(), 2)), daemon=True)
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive(), "the second two-VM scenario waited for VMs the first one never started"
+    assert sorted((r["name"], r["ok"]) for r in results) == [("facts_blacklist", False), ("facts_boot", False)]
+    assert all(r["failed_step"].startswith("images: ") for r in results)
+
+
 def test_vm_count_is_the_platforms_with_a_vm_image():
     assert tier.scenario_vm_count("facts_boot") == 2          # two platforms on the same image
     assert tier.scenario_vm_count("docker_compat_docker28") == 1
