@@ -335,7 +335,7 @@ def ipv6_networks(networks):
         routed = (item.get("Options") or {}).get("com.docker.network.bridge.gateway_mode_ipv6") == "routed"
         found.append({"name": network["name"], "bridge": network["bridge"], "subnets": subnets,
                       "masquerade": network["masquerade"] and not network["internal"] and not routed})
-    return found
+    return sorted(found, key=env.network_order)
 
 
 def ipv6_published(containers, networks):
@@ -362,7 +362,7 @@ def ipv6_published(containers, networks):
                 "proto": port.get("Type") or "tcp",
                 "container_ips": addresses,
             })
-    return published
+    return sorted(published, key=env.published_order)
 
 
 def _ip6_ctx(collected, ctx):

@@ -419,8 +419,22 @@ def parse_docker_info(data):
     }
 
 
+def network_order(network):
+    """Sort key of a parsed network: the engine's own order is its store's (random network IDs)."""
+    return (str(network["name"]), str(network["bridge"]))
+
+
+def published_order(port):
+    """Sort key of a published port: container name, host port, protocol, host address."""
+    return (port["container"], port["host_port"], port["proto"], port["host_ip"])
+
+
 def parse_networks(data):
-    """Bridge networks from ``GET /networks``: name, bridge, subnets, options."""
+    """Bridge networks from ``GET /networks``: name, bridge, subnets, options; sorted by name.
+
+    The engine lists networks in its store's order (by random network ID), which differs from one daemon to the
+    next: reports and findings that follow it would change order between two audits of the same host.
+    """
     networks = []
     for item in data or []:
         if not isinstance(item, dict) or item.get("Driver") != "bridge":
@@ -443,11 +457,11 @@ def parse_networks(data):
             "icc": options.get("com.docker.network.bridge.enable_icc", "true") != "false",
             "default_bridge": options.get("com.docker.network.bridge.default_bridge") == "true",
         })
-    return networks
+    return sorted(networks, key=network_order)
 
 
 def parse_containers(data):
-    """Published IPv4 ports of running containers from ``GET /containers/json``."""
+    """Published IPv4 ports of running containers from ``GET /containers/json``, by container name and port."""
     published = []
     for item in data or []:
         if not isinstance(item, dict):
@@ -471,7 +485,7 @@ def parse_containers(data):
                 "proto": port.get("Type") or "tcp",
                 "container_ips": [entry["ip"] for entry in addresses],
             })
-    return published
+    return sorted(published, key=published_order)
 
 
 # --- packages ----------------------------------------------------------------

@@ -16,6 +16,7 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_audit i
     audit,
     ip6tables_enabled,
     ipv6_networks,
+    ipv6_published,
 )
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._docker_collect import sanitize_engine
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._known_issues import BOTH, KNOWN_ISSUES, issue
@@ -179,6 +180,24 @@ def test_ipv6_networks_need_enable_ipv6_and_an_ipv6_subnet():
                                 IPAM={"Config": [{"Subnet": "172.20.0.0/16"}, {"Subnet": "fd00:1::/64"}]},
                                 Options={"com.docker.network.bridge.gateway_mode_ipv6": "routed"})])
     assert found == [{"name": "n", "bridge": "br-cccccccccccc", "subnets": ["fd00:1::/64"], "masquerade": False}]
+
+
+def test_ipv6_networks_and_ports_come_out_by_name_whatever_order_the_engine_lists_them():
+    def network(name, ident):
+        return {"Name": name, "Id": ident * 64, "Driver": "bridge", "Options": {}, "Internal": False,
+                "EnableIPv6": True, "IPAM": {"Config": [{"Subnet": "fd00:%s::/64" % ident}]}}
+
+    def container(name, network_name, port):
+        return {"Names": ["/" + name], "NetworkSettings": {"Networks": {network_name: {"GlobalIPv6Address": "fd00::2"}}},
+                "Ports": [{"PublicPort": port, "PrivatePort": 80, "Type": "tcp", "IP": "::"}]}
+
+    listed = [network("n6", "6"), network("a6", "a")]
+    assert [net["name"] for net in ipv6_networks(listed)] == ["a6", "n6"]
+    assert ipv6_networks(listed) == ipv6_networks(list(reversed(listed)))
+    running = [container("web9", "n6", 8089), container("web6", "a6", 8086)]
+    published = ipv6_published(running, ipv6_networks(listed))
+    assert [(port["container"], port["host_port"]) for port in published] == [("web6", 8086), ("web9", 8089)]
+    assert published == ipv6_published(list(reversed(running)), ipv6_networks(listed))
 
 
 def test_the_table_decides_which_families_a_row_applies_to():

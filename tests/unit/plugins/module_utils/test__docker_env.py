@@ -284,6 +284,26 @@ def test_networks_name_the_default_bridge_and_a_network_without_icc():
     assert found == [("bridge", True, False), ("n1", False, False)]
 
 
+def test_networks_and_published_ports_come_out_in_one_order_whatever_order_the_engine_lists_them():
+    # dockerd lists networks in its store's order (random network IDs): two daemons with the same networks differ.
+    listed = [
+        {"Name": "n1", "Id": "1" * 64, "Driver": "bridge"},
+        {"Name": "bridge", "Id": "f" * 64, "Driver": "bridge", "Options": {"com.docker.network.bridge.name": "docker0"}},
+        {"Name": "app", "Id": "7" * 64, "Driver": "bridge"},
+    ]
+    containers = [
+        {"Names": ["/web2"], "Ports": [{"PublicPort": 8082, "PrivatePort": 80, "Type": "tcp", "IP": "0.0.0.0"},
+                                       {"PublicPort": 8081, "PrivatePort": 80, "Type": "tcp", "IP": "0.0.0.0"}]},
+        {"Names": ["/web"], "Ports": [{"PublicPort": 8080, "PrivatePort": 80, "Type": "udp", "IP": "0.0.0.0"},
+                                      {"PublicPort": 8080, "PrivatePort": 80, "Type": "tcp", "IP": "0.0.0.0"}]},
+    ]
+    assert [net["name"] for net in env.parse_networks(listed)] == ["app", "bridge", "n1"]
+    assert env.parse_networks(listed) == env.parse_networks(list(reversed(listed)))
+    ports = [(port["container"], port["host_port"], port["proto"]) for port in env.parse_containers(containers)]
+    assert ports == [("web", 8080, "tcp"), ("web", 8080, "udp"), ("web2", 8081, "tcp"), ("web2", 8082, "tcp")]
+    assert env.parse_containers(containers) == env.parse_containers(list(reversed(containers)))
+
+
 def test_effective_settings_flags_over_daemon_json_over_defaults():
     daemon_json = {"path": "/etc/docker/daemon.json", "explicit": {"icc": False, "userland-proxy": False}}
     unit = "/usr/lib/systemd/system/docker.service"
