@@ -31,9 +31,11 @@ ENGINE_PATHS = {
 }
 #: Overall deadline of one request (connect, send, every byte of the reply), in seconds. A daemon that trickles
 #: its reply one byte at a time would otherwise hold the module as long as it likes: a per-recv timeout never fires.
-REQUEST_DEADLINE = 3.0
+#: 10 s, not less: a busy dockerd (hundreds of containers, a loaded or throttled host) can take seconds to list them,
+#: and an audit that gives up on a live engine reports less than it could.
+REQUEST_DEADLINE = 10.0
 #: Overall deadline of ``query_engine`` (all its requests together), in seconds.
-QUERY_DEADLINE = 8.0
+QUERY_DEADLINE = 20.0
 #: Largest reply accepted, headers included. /containers/json for 1,000 containers is about 2 MB.
 MAX_REPLY_BYTES = 16 * 1024 * 1024
 _CHUNK_SIZE = re.compile(rb"\A[0-9a-fA-F]{1,16}\Z")

@@ -29,7 +29,7 @@ description:
     variable now (C(/proc/<MainPID>/environ)), and so whether a restart is pending.
   - Warns that inter-container isolation is not enforced when the drop-in is installed.
   - Deadlines. Each command it runs (C(dockerd --version), C(rpm -q), C(systemctl show)) is killed with its process
-    group after 30 seconds and its output capped at 16 MiB; the engine API gets 3 seconds per request and 8 seconds
+    group after 30 seconds and its output capped at 16 MiB; the engine API gets 10 seconds per request and 20 seconds
     in all.
 author:
   - nodeprep.netfilter developers (!UNKNOWN)

@@ -107,7 +107,7 @@ notes:
   - "Deadlines: every command above has an overall deadline of 30 seconds; at the deadline it is killed with its
     whole process group (it then shows in O(ignore:commands) with rc 124 and becomes an C(IPTABLES_READ_FAILED)
     finding), and a command writing more than 16 MiB is killed the same way (rc 125). The Docker Engine API
-    has an overall deadline of 3 seconds per request and 8 seconds for all its requests together, and its
+    has an overall deadline of 10 seconds per request and 20 seconds for all its requests together, and its
     replies are capped at 16 MiB. No subprocess or socket can hold the task longer than that."
   - Rootless Docker keeps its rules inside RootlessKit's network namespace; they are reported as
     C(DOCKER_ROOTLESS) but not audited.
