@@ -129,6 +129,18 @@ def test_parsers_on_captured_text():
     assert (config["CONFIG_MODULES"], config["CONFIG_BRIDGE_NETFILTER"]) == ("n", "y")
 
 
+def test_only_the_wanted_names_are_parsed_with_the_values_a_full_parse_gives():
+    with gzip.open(os.path.join(FIXTURES, "host-6.18-builtin-nomodules", "proc", "config.gz"), "rt") as handle:
+        text = handle.read()
+    full = parse_kernel_config(text)
+    wanted = ("CONFIG_MODULES", "CONFIG_BRIDGE", "CONFIG_BRIDGE_NETFILTER", "CONFIG_OVERLAY_FS")
+    assert parse_kernel_config(text, wanted) == dict((name, full[name]) for name in wanted if name in full)
+    # A name is matched whole: CONFIG_BRIDGE is not read from CONFIG_BRIDGE_NETFILTER's or CONFIG_BRIDGE_CFM's line.
+    text = "CONFIG_BRIDGE_NETFILTER=m\n# CONFIG_BRIDGE_CFM is not set\nCONFIG_BRIDGE_X=y\n"
+    assert parse_kernel_config(text, ("CONFIG_BRIDGE", "CONFIG_BRIDGE_NETFILTER")) == {"CONFIG_BRIDGE_NETFILTER": "m"}
+    assert parse_kernel_config("# CONFIG_BRIDGE is not set\n", ("CONFIG_BRIDGE",)) == {"CONFIG_BRIDGE": "n"}
+
+
 def test_a_gzip_bomb_at_proc_config_gz_is_not_unpacked(tmp_path):
     import zlib
     from ansible_collections.nodeprep.netfilter.plugins.module_utils._kernel_env import read_kernel_config
