@@ -96,7 +96,7 @@ tools: $(VENV)/.installed $(VENV312)/.installed $(DEPS_STAMP) collection-link an
 # ---------------------------------------------------------------- tests
 
 .PHONY: test test-fast
-# test-fast (niced, in the background) alongside test-vm, the VM images prepared from the start (see tests/tools/make-test).
+# test-fast then test-vm, with the VM images prepared in the background meanwhile (see tests/tools/make-test).
 test:
 	bash tests/tools/make-test $(VM_SCENARIOS)
 test-fast: units changelog-lint lint sanity integration integration-dockerd test-playbooks test-browser test-ee
