@@ -604,6 +604,10 @@ def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed
                          "upstream": None, "flavour": None, "known_issues": [r["code"] for r in bad],
                          "available": offered(package, version, available, pkg_mgr)})
 
+    if pkg_mgr == "dnf5":
+        for pin in pins:
+            pin["version"] = dnf5_full_version(pin["package"], pin["version"], available, installed)
+
     seen = {}
     for pin in pins:
         other = seen.get(pin["package"])
@@ -736,6 +740,27 @@ def offered(package, version, available, pkg_mgr):
         if v == upstream and (epoch is None or epoch == (e or 0)) and (release is None or release == r):
             return True
     return False
+
+
+def dnf5_full_version(package, version, available, installed):
+    """``version`` with the epoch filled in where a repository or the installed package tells it unambiguously.
+
+    dnf5 compares epochs (``27.5.1-1.fc41`` is epoch 0), so the pin's version is spelled the way dnf5 and rpm will
+    report it: what is installed, what the notices and ``changes`` compare, and the ``NAME-E:V-R`` to install. A
+    version without a release, or one whose epoch is unknown or ambiguous, stays as written (the lock entries
+    decide per epoch, and fail where none is known).
+    """
+    if version is None:
+        return version
+    epoch, upstream, release = dnf5.split_evr(version)
+    if epoch is not None or release is None:
+        return version
+    known = list((available or {}).get(package, []))
+    current = (installed.get(package) or {}).get("version")
+    epochs = dnf5.epochs_of(package, upstream, release, known + ([current] if current else []))
+    exact = [e for e in epochs if any(dnf5.split_evr(evr)[1:] == (upstream, release)
+                                      and (dnf5.split_evr(evr)[0] or 0) == e for evr in known + [current or ""])]
+    return "%d:%s" % (exact[0], version) if len(exact) == 1 else version
 
 
 def dnf5_lock_entries(name, pins, forbids, available, installed, notices):

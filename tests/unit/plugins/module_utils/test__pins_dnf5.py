@@ -101,12 +101,25 @@ def test_a_docker_pin_with_the_preset_locks_the_pinned_names_and_forbids_the_res
     assert entries(plan["versionlock_toml"]["present"]) == [("docker-ce", [("=", "3:27.5.1-1.fc41")])]
     assert plan["versionlock_toml"]["absent"] is None
     assert codes(plan).count("DNF5_FORBID_NOT_LOCKED") == 2
-    assert plan["install"] == ["docker-ce-27.5.1-1.fc41"]
-    assert plan["pins"][0]["available"] is True
+    # Spelled as dnf5 and rpm report it (with the epoch the repository gives), so the install is exact and the
+    # notices compare like with like.
+    assert plan["pins"][0]["version"] == "3:27.5.1-1.fc41" and plan["pins"][0]["available"] is True
+    assert plan["install"] == ["docker-ce-3:27.5.1-1.fc41"]
+    assert plan["changes"] == [{"package": "docker-ce", "installed": "3:28.5.2-1.fc41", "version": "3:27.5.1-1.fc41",
+                                "reason": "pinned (pins[0])"}]
     assert plan["dnf_conf"] == {"present": None, "absent": None}  # dnf5's locks never touch dnf.conf
     assert plan["dnf5_dropin_path"] == "/etc/dnf/libdnf5.conf.d/nodeprep-nodeprep-pins.conf"
     assert plan["dnf5_dropin"] == {"present": None, "absent": None}
     assert [c[0] for c in host.calls] == ["/usr/bin/rpm", "/usr/bin/dnf5"]
+
+
+def test_once_the_pinned_version_is_installed_nothing_is_left_to_change(tmp_path):
+    # Measured in the lab: before the epoch was filled in, the second run said "installed at 3:27.5.1-1.fc41 and
+    # will be downgraded to 27.5.1-1.fc41".
+    host = Host(tmp_path, installed={"docker-ce": "3:27.5.1-1.fc41"})
+    plan = host.plan(pins=[{"packages": ["docker-ce"], "version": "27.5.1-1.fc41"}], install=True)
+    assert plan["changes"] == [] and plan["restart_required"] is False
+    assert codes(plan) == ["PIN_HOLDS_BACK_UPGRADE"]
 
 
 def test_forbids_alone_become_interval_entries_with_the_offered_epoch(tmp_path):
