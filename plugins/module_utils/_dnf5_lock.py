@@ -298,6 +298,12 @@ def forbid_entries(name, package, versions, codes, known):
     return [{"name": package, "comment": comment, "conditions": conditions} for conditions in entries]
 
 
+def _same_entries(left, right):
+    def canonical(entries):
+        return sorted(repr(sorted((k, repr(v)) for k, v in entry.items())) for entry in entries)
+    return canonical(left) == canonical(right)
+
+
 def versionlock_variants(text, name, ours, path=VERSIONLOCK_TOML):
     """What versionlock.toml becomes with the pin set present and absent, and whose entries widen ours.
 
@@ -314,7 +320,9 @@ def versionlock_variants(text, name, ours, path=VERSIONLOCK_TOML):
         if text is None and not entries:
             variants[state] = None
             continue
-        if entries == parsed["entries"] and text is not None:
+        if text is not None and _same_entries(entries, parsed["entries"]):
+            # Order means nothing to dnf5 (entries of a name OR), and 'dnf5 versionlock add' appends after ours:
+            # rewriting only to restore our order would report a change where none is.
             variants[state] = None
             continue
         rendered = render_versionlock(entries, parsed["top"])

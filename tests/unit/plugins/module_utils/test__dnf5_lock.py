@@ -147,6 +147,15 @@ def test_the_admins_entries_are_kept_and_reported_where_they_widen_ours():
     assert lock.parse_versionlock(again["absent"])["entries"] == lock.parse_versionlock(admin)["entries"]
 
 
+def test_an_entry_the_dnf5_cli_appended_after_ours_changes_nothing():
+    # 'dnf5 versionlock add' rewrites the file with its new entry last; order means nothing to dnf5.
+    ours_first = lock.render_versionlock(OURS + lock.parse_versionlock(
+        fixture_text("sid-dnf5-5.4.6-versionlock-add.toml"))["entries"])
+    variants = lock.versionlock_variants(ours_first, "p", OURS)
+    assert variants["present"] is None
+    assert [e["name"] for e in lock.parse_versionlock(variants["absent"])["entries"]] == ["docker-ce", "iptables"]
+
+
 def test_a_glob_entry_of_the_admin_counts_as_widening():
     admin = 'version = "1.0"\n[[packages]]\nname = "docker-c*"\n[[packages.conditions]]\nkey = "arch"\n' \
             'comparator = "="\nvalue = "x86_64"\n'
