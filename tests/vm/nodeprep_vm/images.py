@@ -39,6 +39,9 @@ BASE_PACKAGES = (
 IMAGES = {
     "trixie": {"kind": "base", "suite": "trixie", "packages": BASE_PACKAGES},
     "bookworm": {"kind": "base", "suite": "bookworm", "packages": BASE_PACKAGES},
+    # Debian sid: the only Debian with dnf5 (trixie has none). A base of its own rather than a sid layer on trixie:
+    # python3-libdnf5 is built for sid's python3 (3.14), which a layer would drag into trixie along with its libc.
+    "sid": {"kind": "base", "suite": "sid", "packages": BASE_PACKAGES},
     "trixie-docker26": {
         "kind": "layer", "parent": "trixie", "suite": "trixie",
         # docker.io only Recommends docker-cli, which holds the `docker` command.
@@ -56,6 +59,13 @@ IMAGES = {
         "kind": "layer", "parent": "trixie", "suite": "trixie",
         "packages": ("dnf", "python3-dnf", "dnf-plugins-core", "rpm"),
         "expect": {"dnf": "4.23", "dnf-plugins-core": "4."},
+    },
+    # Real dnf5 and rpm from Debian sid (package_pin's dnf5 path): versionlock is built into dnf5 itself, and
+    # python3-libdnf5 (for ansible.builtin.dnf5) is resolved against the sid base, so it matches the guest's python3.
+    "sid-dnf5": {
+        "kind": "layer", "parent": "sid", "suite": "sid",
+        "packages": ("dnf5", "python3-libdnf5", "rpm"),
+        "expect": {"dnf5": "5.4", "python3-libdnf5": "5.4"},
     },
 }
 
