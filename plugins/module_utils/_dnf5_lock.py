@@ -248,8 +248,8 @@ def pin_entries(name, package, version, source, known):
     if not epochs:
         raise Dnf5LockError("cannot lock %s to %s with dnf5: its epoch is unknown (no repository offers that version "
                             "and it is not installed) and dnf5 compares full epoch:version-release values, so a "
-                            "guess would lock every version out. Pin the full version, e.g. 3:%s-1.fc41, or add the "
-                            "repository first" % (package, version, v if release is None else "%s-%s" % (v, release)))
+                            "guess would lock every version out. Pin the full version, e.g. 3:%s, or add the "
+                            "repository first" % (package, version, version if release is not None else version + "-1.fc41"))
     entries = []
     for found in epochs:
         if release is not None:

@@ -63,6 +63,8 @@ def test_a_pin_whose_epoch_cannot_be_known_is_refused_not_guessed():
     # "27.5.1-1.fc41" read as epoch 0 matches nothing of an Epoch 3 package: every version would be locked out.
     with pytest.raises(Dnf5LockError, match=r"cannot lock docker-ce to 27.5.1-1.fc41 with dnf5: its epoch is unknown"):
         lock.pin_entries("p", "docker-ce", "27.5.1-1.fc41", "pins[0]", [])
+    with pytest.raises(Dnf5LockError, match=r"Pin the full version, e\.g\. 3:27\.5\.1-1\.fc41, or add the repository"):
+        lock.pin_entries("p", "docker-ce", "27.5.1", "pins[0]", [])
 
 
 def test_forbidding_versions_leaves_one_entry_per_allowed_interval():
