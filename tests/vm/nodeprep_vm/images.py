@@ -39,9 +39,6 @@ BASE_PACKAGES = (
 IMAGES = {
     "trixie": {"kind": "base", "suite": "trixie", "packages": BASE_PACKAGES},
     "bookworm": {"kind": "base", "suite": "bookworm", "packages": BASE_PACKAGES},
-    # Debian sid: the only Debian with dnf5 (trixie has none). A base of its own rather than a sid layer on trixie:
-    # python3-libdnf5 is built for sid's python3 (3.14), which a layer would drag into trixie along with its libc.
-    "sid": {"kind": "base", "suite": "sid", "packages": BASE_PACKAGES},
     "trixie-docker26": {
         "kind": "layer", "parent": "trixie", "suite": "trixie",
         # docker.io only Recommends docker-cli, which holds the `docker` command.
@@ -60,10 +57,14 @@ IMAGES = {
         "packages": ("dnf", "python3-dnf", "dnf-plugins-core", "rpm"),
         "expect": {"dnf": "4.23", "dnf-plugins-core": "4."},
     },
-    # Real dnf5 and rpm from Debian sid (package_pin's dnf5 path): versionlock is built into dnf5 itself, and
-    # python3-libdnf5 (for ansible.builtin.dnf5) is resolved against the sid base, so it matches the guest's python3.
-    "sid-dnf5": {
-        "kind": "layer", "parent": "sid", "suite": "sid",
+    # Real dnf5 and rpm from Debian sid (package_pin's dnf5 path; trixie has no dnf5), on trixie as trixie-docker28
+    # is: versionlock is built into dnf5 itself, and python3-libdnf5 (for ansible.builtin.dnf5) is built for sid's
+    # python3 3.14, which it brings along, so the guest's python3 is the one the bindings were built for. Not a sid
+    # base: mmdebstrap runs apt with --error-on=any, and sid's InRelease on the mirror is past its Valid-Until for
+    # this machine's clock ("is expired (invalid since 22d 6h)", measured 2026-11-28); a layer's apt-get update
+    # only warns. Allowing it in _build_base would change every base image's key.
+    "trixie-dnf5": {
+        "kind": "layer", "parent": "trixie", "suite": "sid",
         "packages": ("dnf5", "python3-libdnf5", "rpm"),
         "expect": {"dnf5": "5.4", "python3-libdnf5": "5.4"},
     },

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""package_pin with real dnf5 5.4 on a Debian sid VM and a local file: RPM repository. Tests run in file order.
+"""package_pin with real dnf5 5.4 (Debian sid's, on trixie) in a VM and a local file: RPM repository. Tests run in file order.
 
 dnf5 is slow to start under TCG, so the dnf5 commands of each phase run in one SSH call (``session``) and the tests
 read their quoted output.
