@@ -45,6 +45,8 @@ def session(host, *commands):
         block = out.split("### %s\n" % command, 1)[1]
         text, rc = re.match(r"(.*?)### rc=(\d+)\n", block, re.S).groups()
         result[command] = (int(rc), "\n".join(line for line in text.splitlines() if not NOISE.match(line.strip())))
+        # Quoted into the molecule log (the verifier runs with -s): dnf5's own words are the evidence.
+        print("\n$ %s   # rc=%d\n%s" % (command, result[command][0], result[command][1]))
     return result
 
 
