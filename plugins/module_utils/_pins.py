@@ -16,6 +16,10 @@ user asked for (presets, ``docker_version``, exact pins, extra forbids) into:
   excludes) or ``excludepkgs`` patterns, which ``merge_dnf_excludepkgs``
   merges into the user's dnf.conf line (and takes out again) without
   touching the user's own entries;
+* dnf5 ``versionlock.toml`` entries (``_dnf5_lock``: an exact pin is one
+  entry, a forbid one entry per allowed interval, both with the epoch read
+  from what the repositories offer or what is installed), or the
+  ``excludepkgs`` patterns of a drop-in of the pin set's own;
 * the exact ``name=version`` strings to install, the packages to hold, and
   notices: what the pins do to what is installed (a held or pinned package
   that would be upgraded or downgraded, an installed forbidden version, a
@@ -45,6 +49,7 @@ import functools
 import os
 import re
 
+from ansible_collections.nodeprep.netfilter.plugins.module_utils import _dnf5_lock as dnf5
 from ansible_collections.nodeprep.netfilter.plugins.module_utils import _docker_env as env
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._known_issues import KNOWN_ISSUES, issue
 from ansible_collections.nodeprep.netfilter.plugins.module_utils._names import (
@@ -63,7 +68,7 @@ from ansible_collections.nodeprep.netfilter.plugins.module_utils._versions impor
     version_matches,
 )
 
-PKG_MGRS = ("apt", "dnf")
+PKG_MGRS = ("apt", "dnf", "dnf5")
 MIN_PIN_PRIORITY = 1000
 DEFAULT_PIN_PRIORITY = 1001
 DEFAULT_PIN_SET = "nodeprep-pins"
@@ -597,7 +602,11 @@ def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed
                                "known issues." % (package, version, reasons, ", ".join(r["code"] for r in bad)))
             pins.append({"package": package, "version": version, "pattern": version, "source": where,
                          "upstream": None, "flavour": None, "known_issues": [r["code"] for r in bad],
-                         "available": (version in (available or {}).get(package, [])) if available is not None else None})
+                         "available": offered(package, version, available, pkg_mgr)})
+
+    if pkg_mgr == "dnf5":
+        for pin in pins:
+            pin["version"] = dnf5_full_version(pin["package"], pin["version"], available, installed)
 
     seen = {}
     for pin in pins:
@@ -660,7 +669,15 @@ def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed
     else:
         result["preferences_path"] = None
         result["preferences"] = ""
-        if dnf_method == "versionlock":
+        result["dnf5_versionlock"] = []
+        if dnf_method == "versionlock" and pkg_mgr == "dnf5":
+            result["versionlock"] = []
+            result["excludepkgs"] = []
+            try:
+                result["dnf5_versionlock"] = dnf5_lock_entries(name, pins, forbids, available, installed, notices)
+            except dnf5.Dnf5LockError as exc:
+                raise PinError(str(exc))
+        elif dnf_method == "versionlock":
             result["versionlock"] = render_versionlock(pins, forbids)
             result["excludepkgs"] = []
             if result["versionlock"] and request.get("versionlock_plugin_present") is False:
@@ -671,10 +688,12 @@ def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed
         else:
             if pins:
                 raise PinError("dnf method excludepkgs can only forbid versions; exact pins need the versionlock "
-                               "method (python3-dnf-plugin-versionlock)")
+                               "method (%s)" % ("built into dnf5" if pkg_mgr == "dnf5"
+                                                else "python3-dnf-plugin-versionlock"))
             result["versionlock"] = []
             result["excludepkgs"] = [pat for r in forbids for pat in r["dnf_patterns"]]
-    result["versionlock_path"] = VERSIONLOCK_LIST.get(pkg_mgr)
+    result["versionlock_path"] = dnf5.VERSIONLOCK_TOML if pkg_mgr == "dnf5" else VERSIONLOCK_LIST.get(pkg_mgr)
+    result.setdefault("dnf5_versionlock", [])
 
     result["install"] = _install_list(pins, pkg_mgr, request.get("install"))
     # dpkg can only hold what is installed: the pinned packages present now, or installed by this run.
@@ -702,6 +721,97 @@ def plan_pins(request, os_release=None, pkg_mgr="apt", available=None, installed
         engine_installed = any(name in installed for name in DOCKER_ENGINE_PACKAGES)
     result.update(docker_restart(changes, engine_installed))
     return result
+
+
+def offered(package, version, available, pkg_mgr):
+    """Whether a repository offers ``version`` of ``package`` (None: offers unknown).
+
+    With dnf5 a pin may leave out the epoch or the release (the lock fills them in from the offers), so the parts
+    given are compared; apt and dnf 4 compare the exact string, as before.
+    """
+    if available is None:
+        return None
+    versions = (available or {}).get(package, [])
+    if pkg_mgr != "dnf5":
+        return version in versions
+    epoch, upstream, release = dnf5.split_evr(version)
+    for evr in versions:
+        e, v, r = dnf5.split_evr(evr)
+        if v == upstream and (epoch is None or epoch == (e or 0)) and (release is None or release == r):
+            return True
+    return False
+
+
+def dnf5_full_version(package, version, available, installed):
+    """``version`` with the epoch filled in where a repository or the installed package tells it unambiguously.
+
+    dnf5 compares epochs (``27.5.1-1.fc41`` is epoch 0), so the pin's version is spelled the way dnf5 and rpm will
+    report it: what is installed, what the notices and ``changes`` compare, and the ``NAME-E:V-R`` to install. A
+    version without a release, or one whose epoch is unknown or ambiguous, stays as written (the lock entries
+    decide per epoch, and fail where none is known).
+    """
+    if version is None:
+        return version
+    epoch, upstream, release = dnf5.split_evr(version)
+    if epoch is not None or release is None:
+        return version
+    known = list((available or {}).get(package, []))
+    current = (installed.get(package) or {}).get("version")
+    epochs = dnf5.epochs_of(package, upstream, release, known + ([current] if current else []))
+    exact = [e for e in epochs if any(dnf5.split_evr(evr)[1:] == (upstream, release)
+                                      and (dnf5.split_evr(evr)[0] or 0) == e for evr in known + [current or ""])]
+    return "%d:%s" % (exact[0], version) if len(exact) == 1 else version
+
+
+def dnf5_lock_entries(name, pins, forbids, available, installed, notices):
+    """The versionlock.toml entries of the pin set for dnf5 (``_dnf5_lock``), in a stable order.
+
+    An exactly pinned package gets its pin entry only: dnf5 ORs entries of one name, so a forbid entry beside it
+    would let every allowed version through again (the pin already excludes all but itself). Every other forbidden
+    package gets one entry per allowed interval. The epochs come from ``available`` and ``installed``; a forbidden
+    package that is neither offered nor installed gets no entry and a notice (nothing of it can be installed now),
+    and when the offers are unknown that is an error: its epoch cannot be known.
+    """
+    def known(package):
+        found = list((available or {}).get(package, []))
+        current = (installed.get(package) or {}).get("version")
+        return found + [current] if current else found
+
+    entries = []
+    pinned = set()
+    for pin in pins:
+        entries.extend(dnf5.pin_entries(name, pin["package"], pin["version"], pin["source"], known(pin["package"])))
+        pinned.add(pin["package"])
+    forbidden = {}
+    order = []
+    for rule in forbids:
+        for package in rule["packages"]:
+            if package in pinned:
+                continue
+            if package not in forbidden:
+                forbidden[package] = ([], [])
+                order.append(package)
+            versions, codes = forbidden[package]
+            versions.extend(v for v in rule["versions"] if v not in versions)
+            if rule["code"] not in codes:
+                codes.append(rule["code"])
+    for package in order:
+        versions, codes = forbidden[package]
+        made = dnf5.forbid_entries(name, package, versions, codes, known(package))
+        if made:
+            entries.extend(made)
+        elif available is None:
+            raise PinError("cannot forbid %s %s with dnf5's versionlock: its epoch is unknown (the repositories were "
+                           "not queried and it is not installed), and dnf5 compares full epoch:version-release "
+                           "values. Let the role query the repositories, give the epoch (3:28.0.0), or use "
+                           "dnf_method excludepkgs, which needs none" % (package, ", ".join(versions)))
+        else:
+            notices.append(_notice(
+                "DNF5_FORBID_NOT_LOCKED", "medium", package,
+                "%s: no repository offers it and it is not installed, so its epoch is unknown and dnf5's versionlock "
+                "cannot name its versions (%s); nothing of it can be installed now. Run the role again after adding "
+                "its repository, or use dnf_method excludepkgs, which needs no epoch." % (package, ", ".join(versions))))
+    return entries
 
 
 def plan_replacements(pins, forbids, installed, available, scheme):
@@ -1093,15 +1203,28 @@ def involved_packages(request, pkg_mgr):
 
 
 DNF_REPOQUERY_FORMAT = "%{name}\\t%{epoch}:%{version}-%{release}\\n"
+#: dnf5's --queryformat expands \n but not \t (measured, 5.4.6): a blank separates the fields (neither has one).
+DNF5_REPOQUERY_FORMAT = "%{name} %{epoch}:%{version}-%{release}\\n"
+
+
+def dnf5_repoquery_argv(dnf5_bin, names):
+    """What the repositories offer, as dnf5 sees it before any lock: every version (dnf5 repoquery has no
+    --showduplicates; it lists them all), excludes and versionlock disabled (``disable_excludes=*`` turns off both,
+    so the pin set's own earlier lock or drop-in cannot hide a version from its next plan)."""
+    return [dnf5_bin, "-q", "--setopt=disable_excludes=*", "repoquery", "--available", "--queryformat",
+            DNF5_REPOQUERY_FORMAT] + list(names)
 
 
 def parse_dnf_repoquery(text):
-    """``{name: [E:V-R, ...]}`` from ``dnf -q repoquery --showduplicates --qf DNF_REPOQUERY_FORMAT``."""
+    """``{name: [E:V-R, ...]}`` from ``dnf -q repoquery --showduplicates --qf DNF_REPOQUERY_FORMAT`` (a tab
+    between the fields) or dnf5's ``DNF5_REPOQUERY_FORMAT`` (a blank). A version is listed once, whichever
+    repositories offer it (Debian's libdnf5 ``local`` plugin repeats installed ones in ``_dnf_local_nogpgcheck``)."""
     offered = {}
     for line in (text or "").splitlines():
-        if "\t" not in line:
+        parts = line.split("\t", 1) if "\t" in line else line.split()
+        if len(parts) != 2:
             continue
-        name, version = (part.strip() for part in line.split("\t", 1))
+        name, version = (part.strip() for part in parts)
         if name and version and version not in offered.setdefault(name, []):
             offered[name].append(version)
     return offered
@@ -1145,7 +1268,7 @@ def allowable_codes():
 
 
 def detect_pkg_mgr(fs, requested="auto", which=None):
-    """The package manager to plan for (apt or dnf 4), or PinError naming why not (dnf5, yum: ``_pkg_mgr``)."""
+    """The package manager to plan for (apt, dnf 4 or dnf5), or PinError naming why not (yum: ``_pkg_mgr``)."""
     pkg_mgr, problem = resolve_pkg_mgr(fs, requested or "auto", which)
     if problem:
         raise PinError(problem)
@@ -1190,7 +1313,7 @@ def plan_from_host(params, root="/", run=None, which=None):
         for name, info in env.parse_dpkg_status(dpkg_status or "", wanted).items():
             installed[name] = {"version": info["version"], "held": info["status"].split()[:1] == ["hold"]}
         engines = sorted(env.parse_dpkg_status(dpkg_status or "", list(DOCKER_ENGINE_PACKAGES)))
-    elif wanted and which("rpm") and run is not None:
+    elif wanted and which("rpm") and run is not None:  # dnf 4 and dnf5
         queried = sorted(set(wanted) | set(DOCKER_ENGINE_PACKAGES))
         rc, out, err = run([which("rpm"), "-q", "--qf", env.RPM_QUERY_FORMAT] + queried)
         for name, info in env.parse_rpm_query(out).items():
@@ -1219,6 +1342,15 @@ def plan_from_host(params, root="/", run=None, which=None):
             raise PinError("dnf repoquery failed (rc %d): %s" % (rc, (err or out).strip()[:500]))
         available = parse_dnf_repoquery(out)
 
+    dnf5_bin = which("dnf5")
+    if (pkg_mgr == "dnf5" and params.get("query_repositories", True) and dnf5_bin and run is not None and wanted
+            and ((params.get("dnf_method") or "versionlock") == "versionlock" or params.get("replace_forbidden"))):
+        # The lock needs every involved package's offers: the epochs its values must carry, the full EVR of a pin.
+        rc, out, err = run(dnf5_repoquery_argv(dnf5_bin, wanted))
+        if rc != 0:
+            raise PinError("dnf5 repoquery failed (rc %d): %s" % (rc, (err or out).strip()[:500]))
+        available = parse_dnf_repoquery(out)
+
     request = dict(params)
     if pkg_mgr in VERSIONLOCK_CONF:
         request["versionlock_plugin_present"] = fs.isfile(VERSIONLOCK_CONF[pkg_mgr])
@@ -1241,4 +1373,38 @@ def plan_from_host(params, root="/", run=None, which=None):
                            "blind" % (DNF_CONF, errors[0]))
         plan["dnf_conf_path"] = DNF_CONF
         plan["dnf_conf"] = dnf_conf_variants(conf_text, plan["name"], plan["excludepkgs"])
+    plan.update(dnf5_files(fs, plan) if pkg_mgr == "dnf5" else {
+        "versionlock_toml": {"present": None, "absent": None},
+        "dnf5_dropin_path": None, "dnf5_dropin": {"present": None, "absent": None}})
     return plan
+
+
+def dnf5_files(fs, plan):
+    """What dnf5's ``versionlock.toml`` and the pin set's excludepkgs drop-in become, present and absent.
+
+    ``versionlock_toml``: new text or None (unchanged), as ``dnf_conf``; with method excludepkgs "present" takes
+    out what an earlier versionlock run wrote. ``dnf5_dropin``: the file's text, or None where it must not exist.
+    The lock file is read even when nothing is written to it (our entries may have to come out), and one that
+    cannot be read or parsed fails the plan: it is never rewritten blind. Entries of other owners for a name the
+    pin set locks become the notice ``DNF5_VERSIONLOCK_ENTRY_WIDENS``.
+    """
+    path = dnf5.VERSIONLOCK_TOML
+    text = fs.read_text(path)
+    if text is None and fs.exists(path):
+        errors = [e["error"] for e in fs.unreadable if e["path"] == path] or ["unreadable"]
+        raise PinError("cannot read %s (%s): the entries in it that are not this pin set's must be kept, so it is "
+                       "not rewritten blind" % (path, errors[0]))
+    try:
+        variants = (dnf5.versionlock_variants(text, plan["name"], plan["dnf5_versionlock"])
+                    if text is not None or plan["dnf5_versionlock"] else {"present": None, "absent": None, "others": []})
+    except dnf5.Dnf5LockError as exc:
+        raise PinError(str(exc))
+    for other in variants.pop("others"):
+        plan["notices"].append(_notice(
+            "DNF5_VERSIONLOCK_ENTRY_WIDENS", "medium", other["locks"],
+            "%s also has an entry for %s that this pin set did not write (comment: %s). dnf5 allows a version that "
+            "meets any one entry of a name, so that entry widens or cancels this pin set's lock; remove it with "
+            "'dnf5 versionlock delete %s' and run the role again if the pin set alone should decide."
+            % (path, other["name"], other["comment"] or "none", other["name"])))
+    return {"versionlock_toml": variants, "dnf5_dropin_path": dnf5.dropin_path(plan["name"]),
+            "dnf5_dropin": {"present": dnf5.render_dropin(plan["name"], plan["excludepkgs"]), "absent": None}}

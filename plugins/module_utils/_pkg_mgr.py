@@ -6,18 +6,20 @@
 """Which package manager ``package_pin`` configures on a host, and the ones it refuses. No Ansible import.
 
 ``resolve_pkg_mgr(fs, requested, which)`` returns ``(name, problem)``: the
-package manager to plan for (``apt`` or ``dnf``), or a message saying why
-none can be used. It never guesses silently:
+package manager to plan for (``apt``, ``dnf`` or ``dnf5``), or a message
+saying why none can be used. It never guesses silently:
 
 * ``apt`` wins under ``auto`` when dpkg's status file or ``apt-get`` exists
-  (a Debian host that carries dnf and rpm as a test rig stays an apt host
-  unless ``dnf`` is asked for explicitly);
+  (a Debian host that carries dnf or dnf5 and rpm as a test rig stays an apt
+  host unless ``dnf`` or ``dnf5`` is asked for explicitly);
 * ``dnf`` means dnf 4, the one that reads ``/etc/dnf/plugins/versionlock.list``
   and ``excludepkgs`` in ``/etc/dnf/dnf.conf``. When the host's ``dnf``
-  command is dnf5 (Fedora 41 and later: ``/usr/bin/dnf -> dnf5``) those
-  files would be ignored, so this is refused, explicitly asked for or not;
-* dnf5 (only ``dnf5``, or ``dnf`` resolving to it) is refused with the reason:
-  it reads ``/etc/dnf/versionlock.toml``, which this collection does not write;
+  command is dnf5 (Fedora 41 and later: ``/usr/bin/dnf -> dnf5``), asking for
+  ``dnf`` is refused: the versionlock.list it would write is ignored there;
+* ``dnf5`` reads ``/etc/dnf/versionlock.toml`` and
+  ``/etc/dnf/libdnf5.conf.d/*.conf``. ``auto`` takes it where ``dnf`` is dnf5
+  or only ``dnf5`` exists; where ``dnf`` is dnf 4 (EL 9, Fedora 40 with dnf5
+  installed beside it) ``auto`` stays with dnf 4, the host's own ``dnf``;
 * yum without dnf (EL 7) is refused: EL 7 is end of life and no test runs yum.
 
 Binaries are looked up with ``which`` (the module's ``get_bin_path`` on the
@@ -30,24 +32,27 @@ from __future__ import annotations
 import posixpath
 import re
 
-SUPPORTED = ("apt", "dnf")
+SUPPORTED = ("apt", "dnf", "dnf5")
 #: What package_pin_pkg_mgr (and the module's pkg_mgr) may ask for. Not yum: a yum-only host is refused under auto.
-REQUESTABLE = ("auto", "apt", "dnf")
+REQUESTABLE = ("auto", "apt", "dnf", "dnf5")
 BIN_DIRS = ("/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin")
 DPKG_STATUS = "/var/lib/dpkg/status"
 OS_RELEASE = ("/etc/os-release", "/usr/lib/os-release")
 
-DNF5_REFUSED = (
-    "%(where)s: dnf5 is this host's package manager (%(how)s). package_pin does not support dnf5: it writes dnf 4's "
-    "/etc/dnf/plugins/versionlock.list and dnf.conf excludepkgs, which dnf5 ignores (its locks live in "
-    "/etc/dnf/versionlock.toml), so the pins would silently do nothing. Lock the versions with 'dnf5 versionlock add' "
-    "or run the role on a host whose dnf is dnf 4."
+DNF4_ON_DNF5 = (
+    "%(where)s: dnf 4 was asked for, but this host's dnf is dnf5 (%(how)s). dnf5 ignores dnf 4's "
+    "/etc/dnf/plugins/versionlock.list (its locks live in /etc/dnf/versionlock.toml), so the pins would silently do "
+    "nothing. Ask for dnf5 (or auto) instead."
 )
 YUM_REFUSED = (
     "%(where)s: only yum was found (%(how)s). package_pin no longer supports yum: EL 7 is end of life and no test "
     "ran the role against yum. Use a host with dnf 4 (EL 8 and later), or pin with yum-plugin-versionlock by hand."
 )
-NONE_FOUND = "%(where)s: no supported package manager found (apt, dnf 4); set the package manager explicitly"
+DNF5_MISSING = (
+    "%(where)s: dnf5 was asked for, but no dnf5 command was found (/usr/bin/dnf5). Install dnf5 first (Debian sid: "
+    "packages dnf5 and python3-libdnf5), or ask for the package manager the host has."
+)
+NONE_FOUND = "%(where)s: no supported package manager found (apt, dnf 4, dnf5); set the package manager explicitly"
 
 
 def parse_os_release(text):
@@ -100,7 +105,7 @@ def resolve_pkg_mgr(fs, requested="auto", which=None, os_release=None):
     """``(name, None)`` with the package manager to plan for, or ``(None, problem)``.
 
     ``fs``: a RootFS of the host (or a fixture tree); ``requested``: ``auto``,
-    ``apt`` or ``dnf``; ``which(name)``: path or None;
+    ``apt``, ``dnf`` or ``dnf5``; ``which(name)``: path or None;
     ``os_release``: parsed os-release (read from ``fs`` when None), only to
     name the host in messages.
     """
@@ -117,17 +122,26 @@ def resolve_pkg_mgr(fs, requested="auto", which=None, os_release=None):
         return None, "unsupported package manager %r: use one of %s" % (requested, ", ".join(REQUESTABLE))
     if requested == "apt":
         return "apt", None
+    if requested == "dnf5":
+        # Unlike dnf 4's files, the lock would be written for nobody: no dnf5 would read it, and the epochs its
+        # values need come from dnf5's own repoquery.
+        if find_binary(fs, "dnf5", which):
+            return "dnf5", None
+        return None, DNF5_MISSING % {"where": where}
     if requested == "auto" and (fs.read_text(DPKG_STATUS) is not None or find_binary(fs, "apt-get", which)):
         return "apt", None
     dnf = find_binary(fs, "dnf", which)
     if dnf:
         generation, resolved = dnf_generation(fs, dnf)
         if generation == 5:
-            return None, DNF5_REFUSED % {"where": where, "how": _how(dnf, resolved)}
+            if requested == "dnf":
+                return None, DNF4_ON_DNF5 % {"where": where, "how": _how(dnf, resolved)}
+            return "dnf5", None
         return "dnf", None
-    dnf5 = find_binary(fs, "dnf5", which)
-    if dnf5:
-        return None, DNF5_REFUSED % {"where": where, "how": "%s, and no dnf 4" % dnf5}
+    if find_binary(fs, "dnf5", which):
+        if requested == "dnf":
+            return None, DNF4_ON_DNF5 % {"where": where, "how": "only dnf5 is installed"}
+        return "dnf5", None
     if requested == "dnf":
         # Asked for explicitly on a host without any dnf yet: plan for it; installing fails loudly later.
         return "dnf", None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: package_pin_plan
-short_description: Plan exact package pins and forbidden versions (apt preferences, dnf versionlock)
+short_description: Plan exact package pins and forbidden versions (apt preferences, dnf and dnf5 versionlock)
 version_added: 1.0.0
 description:
   - Validates a pin request and renders what pins it, without changing anything. The C(nodeprep.netfilter.package_pin)
@@ -35,7 +35,9 @@ options:
   name:
     description:
       - Name of the pin set. With apt the file is C(/etc/apt/preferences.d/<name>.pref); with dnf it names the pin
-        set's block in C(versionlock.list) and its record of added entries in C(dnf.conf).
+        set's block in C(versionlock.list) and its record of added entries in C(dnf.conf); with dnf5 it marks the pin
+        set's entries in C(versionlock.toml) (their C(comment)) and names its drop-in
+        C(/etc/dnf/libdnf5.conf.d/nodeprep-<name>.conf).
       - Letters, digits, V(-) and V(_) only, starting with a letter or digit, at most 250 characters; apt silently
         ignores files named otherwise. An empty name is an error, not the default.
     type: str
@@ -117,26 +119,33 @@ options:
         pin set's exact pin of that package, else the highest version a repository offers that no rule forbids). Fails
         naming the package when no repository offers an allowed version.
       - With dnf, the offers are read with C(dnf repoquery --showduplicates) (only when a package of the pin set is
-        installed).
+        installed); with dnf5, with C(dnf5 repoquery --setopt=disable_excludes=*), which ignores the user's excludes
+        too (a target they exclude makes the install fail, naming it).
     type: bool
     default: false
     version_added: 1.1.0
   pkg_mgr:
     description:
-      - Package manager to plan for. V(auto) takes apt when dpkg's status file or C(apt-get) exists, else dnf 4.
+      - Package manager to plan for. V(auto) takes apt when dpkg's status file or C(apt-get) exists; else dnf5 where
+        C(dnf) is dnf5 (Fedora 41 and later, C(/usr/bin/dnf -> dnf5)) or only C(dnf5) exists; else dnf 4.
       - V(dnf) means dnf 4 (C(/etc/dnf/plugins/versionlock.list), C(excludepkgs) in C(/etc/dnf/dnf.conf)). Set it
-        explicitly on a Debian host that carries dnf and rpm (a test rig), where V(auto) picks apt.
-      - A host whose C(dnf) is dnf5 (Fedora 41 and later) fails with the reason, asked for or not; dnf5 ignores the
-        files dnf 4 reads, so the pins would silently do nothing.
+        explicitly on a Debian host that carries dnf and rpm (a test rig), where V(auto) picks apt. Asking for it on a
+        host whose C(dnf) is dnf5 fails with the reason (dnf5 ignores the files dnf 4 reads).
+      - V(dnf5) means dnf5 (C(/etc/dnf/versionlock.toml), or C(excludepkgs) in a drop-in of the pin set's own under
+        C(/etc/dnf/libdnf5.conf.d)). Set it explicitly on a Debian sid host carrying dnf5 (a test rig). It fails when
+        no C(dnf5) command exists.
       - yum is not supported (EL 7 is end of life and no test ran it); a host with yum and no dnf fails with that
         reason.
     type: str
-    choices: [auto, apt, dnf]
+    choices: [auto, apt, dnf, dnf5]
     default: auto
   dnf_method:
     description:
       - With dnf, V(versionlock) renders C(versionlock.list) lines (locks and C(!) excludes; needs the versionlock
         plugin), V(excludepkgs) renders C(excludepkgs) patterns for forbidden versions only.
+      - With dnf5, V(versionlock) renders entries of C(/etc/dnf/versionlock.toml) (built into dnf5); an exact pin is
+        one entry C(evr = E:V-R), a forbidden version one entry per allowed interval (C(< E:V), C(>= E:V^)), both with
+        the epoch taken from C(dnf5 repoquery) or the installed package. V(excludepkgs) renders the pin set's drop-in.
     type: str
     choices: [versionlock, excludepkgs]
     default: versionlock
@@ -158,20 +167,30 @@ options:
     type: bool
     default: false
 notes:
+  - With dnf5, C(/etc/dnf/versionlock.toml) is shared with the admin's own C(dnf5 versionlock) entries. The pin set's
+    entries carry a C(comment) starting with C(nodeprep.netfilter.package_pin <name>); every other entry is kept (re-emitted
+    from the parsed file; C(#) comments are not kept, as with C(dnf5 versionlock add)). dnf5 allows a version that
+    meets any one entry of a name, so another entry for a name the pin set locks widens that lock; it is reported
+    (C(DNF5_VERSIONLOCK_ENTRY_WIDENS)). A C(versionlock.toml) that is not valid TOML, or whose C(version) is not
+    V("1.0") (dnf5 then ignores the whole file), fails the task and is left as it is. Reading and writing it needs
+    Python 3.11 or later on the managed host (C(tomllib)).
+  - With dnf5, a forbidden package no repository offers and the host does not have gets no versionlock entry (its
+    epoch is unknown, and an entry without it would lock every version out) and the notice C(DNF5_FORBID_NOT_LOCKED);
+    with O(query_repositories=false) that is an error, as is an exact pin whose epoch cannot be found.
   - With dnf, a C(dnf.conf) that cannot be read (a FIFO, a symlink loop, no permission) fails the task naming it, rather
     than being rewritten without the user's C(excludepkgs) entries. Several C(excludepkgs)/C(exclude) lines in C([main]),
     or a value continued on indented lines, fail too, because merging them would be a guess.
   - Every package name and version is checked as a whole string before anything is read or run; a trailing newline,
     a comma or a glob character is an error naming the value.
-  - Each command it runs (C(apt-cache policy), C(rpm -q), C(dnf repoquery)) is killed after 60 seconds, and its output is capped at
+  - Each command it runs (C(apt-cache policy), C(rpm -q), C(dnf repoquery), C(dnf5 repoquery)) is killed after 60 seconds, and its output is capped at
     16 MiB; either is an error naming the command.
   - A package database that cannot be trusted is an error, never "nothing installed". A C(/var/lib/dpkg/status) that
     is a directory, a FIFO, binary, has CRLF line ends or holds no C(Package:) stanza, and an installed or offered
     version that does not parse, fail the task with the file or the version named.
   - Notice codes are C(PINNED_VERSION_NOT_AVAILABLE), C(PINNED_PACKAGE_WILL_CHANGE), C(HELD_PACKAGE_WILL_CHANGE),
     C(PINNED_PACKAGE_WOULD_CHANGE), C(HELD_PACKAGE_PIN_DIFFERS), C(PIN_HOLDS_BACK_UPGRADE), C(FORBIDDEN_VERSION_INSTALLED),
-    C(KNOWN_BAD_PIN_ALLOWED), C(FORBIDDEN_VERSION_REPLACED), C(DOCKER_VERSION_SPELLED_DIFFERENTLY), C(PRESET_NOT_APPLICABLE) and
-    C(VERSIONLOCK_PLUGIN_MISSING).
+    C(KNOWN_BAD_PIN_ALLOWED), C(FORBIDDEN_VERSION_REPLACED), C(DOCKER_VERSION_SPELLED_DIFFERENTLY), C(PRESET_NOT_APPLICABLE),
+    C(VERSIONLOCK_PLUGIN_MISSING), C(DNF5_FORBID_NOT_LOCKED) and C(DNF5_VERSIONLOCK_ENTRY_WIDENS).
   - A C(Pin-Priority) of -1 stops apt from choosing a version (upgrades, C(apt-get install pkg), dependencies, and
     Ansible's apt module with C(pkg=version)), but C(apt-get install pkg=version) typed by hand overrides every pin.
     Use O(hold) to make apt refuse changing an installed package without C(--allow-change-held-packages).
@@ -212,7 +231,7 @@ preferences:
   returned: unless O(validate_only)
   type: str
 versionlock_path:
-  description: The versionlock list of dnf, or V(null) with apt.
+  description: The versionlock list of dnf, C(/etc/dnf/versionlock.toml) with dnf5, or V(null) with apt.
   returned: unless O(validate_only)
   type: str
 versionlock:
@@ -242,6 +261,34 @@ dnf_conf:
   type: dict
   sample: {"present": "[main]\nexcludepkgs=kernel*,docker-ce-27.3.1-*\n# nodeprep.netfilter.package_pin nodeprep-pins added to
             excludepkgs: docker-ce-27.3.1-*\n", "absent": null}
+dnf5_versionlock:
+  description: The pin set's entries of dnf5's C(versionlock.toml) (C({name, comment, conditions})), dnf5 and method
+    V(versionlock) only.
+  returned: unless O(validate_only)
+  type: list
+  elements: dict
+  version_added: 1.2.0
+  sample: [{"name": "docker-ce", "comment": "nodeprep.netfilter.package_pin nodeprep-pins: pin 3:27.5.1-1.fc41 (pins[0])",
+            "conditions": [{"key": "evr", "comparator": "=", "value": "3:27.5.1-1.fc41"}]}]
+versionlock_toml:
+  description:
+    - What C(/etc/dnf/versionlock.toml) becomes with the pin set V(present) and V(absent), or V(null) where it stays
+      as it is (always V(null) without dnf5). Entries of other owners are kept; with method V(excludepkgs),
+      V(present) takes out what an earlier V(versionlock) run wrote.
+  returned: unless O(validate_only)
+  type: dict
+  version_added: 1.2.0
+dnf5_dropin_path:
+  description: The pin set's excludepkgs drop-in for dnf5, or V(null) without dnf5.
+  returned: unless O(validate_only)
+  type: str
+  version_added: 1.2.0
+  sample: /etc/dnf/libdnf5.conf.d/nodeprep-nodeprep-pins.conf
+dnf5_dropin:
+  description: Its content with the pin set V(present) and V(absent); V(null) means the file must not exist.
+  returned: unless O(validate_only)
+  type: dict
+  version_added: 1.2.0
 pins:
   description: Each exactly pinned package with its resolved version, pattern, priority and whether a repository offers it.
   returned: unless O(validate_only)

@@ -122,6 +122,9 @@ def pin_problems(request, pkg_mgr="auto"):
     """Why this pin request would fail on any host, or [] (what is decided per host, such as the spelling of a
     Docker release on that distribution, is left to the role)."""
     managers = ("apt", "dnf") if pkg_mgr in (None, "", "auto") else (pkg_mgr,)
+    # dnf5 takes the same names and versions as dnf 4; what only it needs, the epochs of its lock values, comes
+    # from the host's repositories, which the controller does not know.
+    managers = tuple("dnf" if manager == "dnf5" else manager for manager in managers)
     static = dict(request)
     docker_version = static.pop("docker_version", "") or ""
     refusals = []

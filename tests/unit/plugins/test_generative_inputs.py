@@ -327,14 +327,17 @@ def test_package_pin_plan_merges_excludepkgs_into_the_users_line_and_takes_out_o
 
 
 @SETTINGS
-@given(pkg_mgr=hostile_variants(["auto", "apt", "dnf", "yum"]))
-def test_package_pin_plan_plans_only_for_apt_and_dnf(pin_root, pkg_mgr):
+@given(pkg_mgr=hostile_variants(["auto", "apt", "dnf", "dnf5", "yum"]))
+def test_package_pin_plan_plans_only_for_apt_dnf_and_dnf5(pin_root, pkg_mgr):
     rc, result = run_main(package_pin_plan, {"root": pin_root, "pkg_mgr": pkg_mgr, "validate_only": True})
     event("refused" if rc else "accepted")
     if pkg_mgr in ("auto", "apt", "dnf"):
         assert rc == 0 and result["pkg_mgr"] == ("apt" if pkg_mgr == "auto" else pkg_mgr)
+    elif pkg_mgr == "dnf5":
+        # A valid choice, refused on this tree: it has no dnf5 command.
+        assert rc == 1 and "dnf5 was asked for, but no dnf5 command was found" in result["msg"], result
     else:
-        assert rc == 1 and "value of pkg_mgr must be one of: auto, apt, dnf" in result["msg"], result
+        assert rc == 1 and "value of pkg_mgr must be one of: auto, apt, dnf, dnf5" in result["msg"], result
 
 
 # --- docker_iptables_audit: netns name ---------------------------------------------------------------------------

@@ -87,3 +87,9 @@ def test_br_netfilter_stops_on_a_sysctl_key_with_a_trailing_newline(tmp_path):
         "br_netfilter_sysctls": [{"name": "net.ipv4.ip_forward\n", "value": 1}]})
     assert_stopped_unchanged(rc, output, "Stop on invalid settings",
                              "sysctls[0].name 'net.ipv4.ip_forward\\\\n' is not a sysctl key")
+
+
+def test_package_pin_accepts_dnf5_and_refuses_it_where_there_is_none(tmp_path):
+    # This machine has no dnf5: the lock would be read by nobody, so the plan stops before any change.
+    rc, output = run_role(tmp_path, "package_pin", {"package_pin_pkg_mgr": "dnf5", "package_pin_presets": ["docker"]})
+    assert_stopped_unchanged(rc, output, "Plan the pin set", "dnf5 was asked for, but no dnf5 command was found")

@@ -57,6 +57,17 @@ IMAGES = {
         "packages": ("dnf", "python3-dnf", "dnf-plugins-core", "rpm"),
         "expect": {"dnf": "4.23", "dnf-plugins-core": "4."},
     },
+    # Real dnf5 and rpm from Debian sid (package_pin's dnf5 path; trixie has no dnf5), on trixie as trixie-docker28
+    # is: versionlock is built into dnf5 itself, and python3-libdnf5 (for ansible.builtin.dnf5) is built for sid's
+    # python3 3.14, which it brings along, so the guest's python3 is the one the bindings were built for. Not a sid
+    # base: mmdebstrap runs apt with --error-on=any, and sid's InRelease on the mirror is past its Valid-Until for
+    # this machine's clock ("is expired (invalid since 22d 6h)", measured 2026-11-28); a layer's apt-get update
+    # only warns. Allowing it in _build_base would change every base image's key.
+    "trixie-dnf5": {
+        "kind": "layer", "parent": "trixie", "suite": "sid",
+        "packages": ("dnf5", "python3-libdnf5", "rpm"),
+        "expect": {"dnf5": "5.4", "python3-libdnf5": "5.4"},
+    },
 }
 
 # tsc=reliable: under TCG the TSC comes from the host clock and is consistent across vCPUs, but on a

@@ -35,6 +35,13 @@ HOSTS = {
         "var/lib/dpkg/status": "Package: dpkg\n", "usr/bin/apt-get": "", "usr/bin/dnf": "#!/usr/bin/python3\n",
         "usr/bin/rpm": ""}),
     "nothing": ("pkg_mgr/rocky-9.os-release", {}),
+    # The dnf5 lab (/tmp/dnf5lab, Debian sid, dnf5 5.4.6 and dnf 4.24 both installed): Debian's dnf5 ships no dnf
+    # link, so /usr/bin/dnf is dnf 4 (-> dnf-3) and dnf5 is its own binary.
+    "sid-dnf5-and-dnf4": ("pkg_mgr/sid.os-release", {
+        "var/lib/dpkg/status": "Package: dpkg\n", "usr/bin/apt-get": "", "usr/bin/dnf-3": "#!/usr/bin/python3\n",
+        "usr/bin/dnf": "-> dnf-3", "usr/bin/dnf5": "", "usr/bin/rpm": ""}),
+    "sid-dnf5": ("pkg_mgr/sid.os-release", {
+        "var/lib/dpkg/status": "Package: dpkg\n", "usr/bin/apt-get": "", "usr/bin/dnf5": "", "usr/bin/rpm": ""}),
 }
 
 
@@ -63,25 +70,38 @@ def make_host(tmp_path, name):
     ("trixie-dnf", "dnf", "dnf"),
     ("trixie-dnf", "apt", "apt"),
     ("nothing", "dnf", "dnf"),
+    ("fedora-41", "auto", "dnf5"),
+    ("fedora-41", "dnf5", "dnf5"),
+    ("dnf5-only", "auto", "dnf5"),
+    ("fedora-40-with-dnf5", "dnf5", "dnf5"),
+    ("sid-dnf5-and-dnf4", "auto", "apt"),
+    ("sid-dnf5-and-dnf4", "dnf5", "dnf5"),
+    ("sid-dnf5-and-dnf4", "dnf", "dnf"),
+    ("sid-dnf5", "dnf5", "dnf5"),
 ])
 def test_the_package_manager_is_detected_or_taken_as_asked(tmp_path, host, requested, expected):
     assert resolve_pkg_mgr(make_host(tmp_path, host), requested) == (expected, None)
     assert pins.detect_pkg_mgr(make_host(tmp_path / "again", host), requested) == expected
 
 
-@pytest.mark.parametrize("requested", ["auto", "dnf"])
-def test_dnf_that_is_dnf5_is_refused_never_a_silent_no_op(tmp_path, requested):
-    name, problem = resolve_pkg_mgr(make_host(tmp_path, "fedora-41"), requested)
+def test_asking_for_dnf_4_where_dnf_is_dnf5_is_refused_never_a_silent_no_op(tmp_path):
+    name, problem = resolve_pkg_mgr(make_host(tmp_path, "fedora-41"), "dnf")
     assert name is None
-    assert problem.startswith("Fedora Linux 41 (Server Edition): dnf5 is this host's package manager "
+    assert problem.startswith("Fedora Linux 41 (Server Edition): dnf 4 was asked for, but this host's dnf is dnf5 "
                               "(/usr/bin/dnf -> /usr/bin/dnf5).")
-    assert "which dnf5 ignores (its locks live in /etc/dnf/versionlock.toml)" in problem
-    assert "silently do nothing" in problem
+    assert "silently do nothing. Ask for dnf5 (or auto) instead." in problem
 
 
-def test_dnf5_alone_is_refused(tmp_path):
-    name, problem = resolve_pkg_mgr(make_host(tmp_path, "dnf5-only"), "auto")
-    assert name is None and "(/usr/bin/dnf5, and no dnf 4)" in problem
+def test_asking_for_dnf_4_where_only_dnf5_exists_is_refused(tmp_path):
+    name, problem = resolve_pkg_mgr(make_host(tmp_path, "dnf5-only"), "dnf")
+    assert name is None and "(only dnf5 is installed)" in problem
+
+
+@pytest.mark.parametrize("host", ["nothing", "trixie-dnf"])
+def test_asking_for_dnf5_where_there_is_none_is_refused(tmp_path, host):
+    # The lock would be read by nobody, and the epochs its values need come from dnf5's repoquery.
+    name, problem = resolve_pkg_mgr(make_host(tmp_path, host), "dnf5")
+    assert name is None and "dnf5 was asked for, but no dnf5 command was found (/usr/bin/dnf5)" in problem
 
 
 def test_yum_is_refused_with_the_reason(tmp_path):
@@ -99,12 +119,12 @@ def test_no_package_manager_at_all(tmp_path):
 def test_yum_cannot_be_asked_for(tmp_path):
     # Dropped, not merely refused on yum-only hosts: asking for it is an unsupported request, even where yum exists.
     name, problem = resolve_pkg_mgr(make_host(tmp_path, "centos-7"), "yum")
-    assert name is None and problem == "unsupported package manager 'yum': use one of auto, apt, dnf"
+    assert name is None and problem == "unsupported package manager 'yum': use one of auto, apt, dnf, dnf5"
 
 
 def test_unknown_request_is_refused(tmp_path):
     name, problem = resolve_pkg_mgr(make_host(tmp_path, "rocky-9"), "zypper")
-    assert name is None and problem == "unsupported package manager 'zypper': use one of auto, apt, dnf"
+    assert name is None and problem == "unsupported package manager 'zypper': use one of auto, apt, dnf, dnf5"
 
 
 def test_which_is_asked_first_and_links_are_followed_inside_the_tree(tmp_path):
@@ -116,5 +136,6 @@ def test_which_is_asked_first_and_links_are_followed_inside_the_tree(tmp_path):
 
 def test_validate_from_host_reports_the_refusal_before_anything_runs(tmp_path):
     make_host(tmp_path, "fedora-41")
-    with pytest.raises(PinError, match="dnf5 is this host's package manager"):
-        pins.validate_from_host({"presets": ["docker"], "pkg_mgr": "auto"}, root=str(tmp_path / "fedora-41"))
+    with pytest.raises(PinError, match="dnf 4 was asked for, but this host's dnf is dnf5"):
+        pins.validate_from_host({"presets": ["docker"], "pkg_mgr": "dnf"}, root=str(tmp_path / "fedora-41"))
+    assert pins.validate_from_host({"presets": ["docker"]}, root=str(tmp_path / "fedora-41")) == "dnf5"

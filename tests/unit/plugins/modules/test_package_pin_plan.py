@@ -126,7 +126,7 @@ PKG_MGR_FIXTURES = os.path.normpath(os.path.join(FIXTURES, "..", "pkg_mgr"))
 def test_yum_is_not_a_choice(capsys, trixie_root):
     rc, result = run_module(capsys, {"root": trixie_root, "pkg_mgr": "yum", "validate_only": True})
     assert rc == 1
-    assert "value of pkg_mgr must be one of: auto, apt, dnf, got: yum" in result["msg"]
+    assert "value of pkg_mgr must be one of: auto, apt, dnf, dnf5, got: yum" in result["msg"]
 
 
 def test_a_yum_only_host_fails_with_the_reason(capsys, tmp_path):
@@ -150,3 +150,43 @@ def test_excludepkgs_merge_is_returned_for_both_states(capsys, tmp_path):
     assert result["dnf_conf_path"] == "/etc/dnf/dnf.conf"
     assert result["dnf_conf"]["present"].startswith("[main]\nexcludepkgs=kernel*,docker-ce-27.3.0-*,")
     assert result["dnf_conf"]["absent"] is None
+
+
+@pytest.fixture
+def sid_dnf5_root(tmp_path):
+    """The dnf5 lab's layout: Debian sid with dnf5 beside dpkg (no dnf 4 here), and an admin's versionlock.toml."""
+    root = tmp_path / "sid"
+    (root / "etc" / "dnf").mkdir(parents=True)
+    shutil.copy(os.path.join(PKG_MGR_FIXTURES, "sid.os-release"), str(root / "etc" / "os-release"))
+    (root / "var" / "lib" / "dpkg").mkdir(parents=True)
+    (root / "var" / "lib" / "dpkg" / "status").write_text("Package: dpkg\nStatus: install ok installed\n")
+    (root / "usr" / "bin").mkdir(parents=True)
+    (root / "usr" / "bin" / "dnf5").write_text("")
+    shutil.copy(os.path.join(FIXTURES, "..", "dnf5", "sid-dnf5-5.4.6-versionlock-add.toml"),
+                str(root / "etc" / "dnf" / "versionlock.toml"))
+    return str(root)
+
+
+def test_dnf5_is_a_choice_and_a_full_evr_pin_needs_no_repository_query(capsys, sid_dnf5_root):
+    rc, result = run_module(capsys, {"root": sid_dnf5_root, "pkg_mgr": "dnf5", "_ansible_check_mode": True,
+                                     "pins": [{"packages": ["iptables"], "version": "0:1.8.11-1.fc41"}]})
+    assert rc == 0, result
+    assert result["pkg_mgr"] == "dnf5" and result["versionlock_path"] == "/etc/dnf/versionlock.toml"
+    present = result["versionlock_toml"]["present"]
+    assert present.count("[[packages]]") == 3  # the admin's two entries, then the pin
+    assert present.endswith('name = "iptables"\ncomment = "nodeprep.netfilter.package_pin nodeprep-pins: pin '
+                            '0:1.8.11-1.fc41 (pins[0])"\n\n[[packages.conditions]]\nkey = "evr"\ncomparator = "="\n'
+                            'value = "0:1.8.11-1.fc41"\n')
+    # The admin's own iptables lock ORs with the pin: warned about, left in place.
+    assert [n["code"] for n in result["notices"]] == ["DNF5_VERSIONLOCK_ENTRY_WIDENS"]
+    assert result["notices"][0]["severity"] == "medium"  # raised as a warning by the module
+
+
+def test_dnf5_excludepkgs_returns_the_dropin(capsys, sid_dnf5_root):
+    rc, result = run_module(capsys, {"root": sid_dnf5_root, "pkg_mgr": "dnf5", "dnf_method": "excludepkgs",
+                                     "name": "edge", "forbid": [{"packages": ["docker-ce"], "versions": ["28.0.0"]}]})
+    assert rc == 0, result
+    assert result["dnf5_dropin_path"] == "/etc/dnf/libdnf5.conf.d/nodeprep-edge.conf"
+    assert result["dnf5_dropin"]["present"].startswith("[main]\n")
+    assert result["dnf5_dropin"]["present"].endswith("\nexcludepkgs=docker-ce-28.0.0-*\n")
+    assert result["versionlock_toml"] == {"present": None, "absent": None}  # nothing of pin set "edge" in the file

@@ -193,3 +193,12 @@ def test_reboot_prediction_broken():
         "br_netfilter was predicted active at boot, the host reports it loadable",
     ]
     assert reboot_mismatches(PREDICTED, None) == ["no br_netfilter facts after the reboot"]
+
+
+def test_a_dnf5_host_is_checked_like_dnf_and_its_epochs_are_left_to_the_host():
+    # The controller knows no repository: dnf5's lock needs epochs from the host, so that cannot be a problem here.
+    host_vars = {"package_pin_pkg_mgr": "dnf5", "provision_pin_presets": ["docker"],
+                 "package_pin_pins": [{"packages": ["docker-ce"], "version": "27.5.1-1.fc41"}]}
+    assert check_host("node1", host_vars) == []
+    both = dict(host_vars, package_pin_forbid=[{"packages": ["docker-ce"], "versions": ["27.5.1-1.fc41"]}])
+    assert any("both pinned" in error for error in check_host("node1", both))
