@@ -154,7 +154,7 @@ test-ee: tools
 # The scenarios CI runs: two one-VM scenarios at a time, at most two VMs on the host (NODEPREP_VM_JOBS, NODEPREP_VM_MAX_VMS; `tests/vm/run-vm-tier --list` shows every scenario and its images).
 VM_SCENARIOS ?= facts_kernel_states facts_boot facts_blacklist fleet_audit k8s_node_trixie br_netfilter_bookworm \
   br_netfilter_override br_netfilter_blocked br_netfilter_container package_pin_docker_repo docker_compat_docker28 \
-  docker_compat_docker26 package_pin_dnf docker_rules_guard
+  docker_compat_docker26 package_pin_dnf package_pin_dnf5 docker_rules_guard
 .PHONY: test-vm
 test-vm: tools
 	bash tests/vm/run-vm-tier $(VM_SCENARIOS)
