@@ -36,6 +36,31 @@ def playbook(name, extra_vars=None, check=False):
     return proc.returncode, recap, proc.stdout
 
 
+def shell_session(host, commands, noise=None, quote=False):
+    """{command: (rc, output)} of shell ``commands`` run one after another in a single SSH call (LC_ALL=C).
+
+    A package manager is slow to start under TCG, so each phase's commands share one connection. Lines matching
+    ``noise`` (progress and warnings that say nothing about the pins) are dropped; with ``quote`` every command
+    and its output are printed, so the tool's own words end up in the molecule log (the verifier then runs -s).
+    """
+    script = "".join("echo '### %s'; %s 2>&1; echo \"### rc=$?\"; " % (c, c) for c in commands)
+    out = host.run("export LC_ALL=C; " + script).stdout
+    result = {}
+    for command in commands:
+        block = out.split("### %s\n" % command, 1)[1]
+        text, rc = re.match(r"(.*?)### rc=(\d+)\n", block, re.S).groups()
+        kept = [line for line in text.splitlines() if not (noise and noise.match(line.strip()))]
+        result[command] = (int(rc), "\n".join(kept))
+        if quote:
+            print("\n$ %s   # rc=%d\n%s" % (command, result[command][0], result[command][1]))
+    return result
+
+
+def rpm_versions(host, *names):
+    """``NAME EPOCH:VERSION-RELEASE`` of the installed ``names``, as rpm reports them."""
+    return host.run("rpm -q --qf '%%{NAME} %%{EPOCH}:%%{VERSION}-%%{RELEASE}\\n' %s" % " ".join(names)).stdout.splitlines()
+
+
 def unwrap(output):
     """Ansible output with its line wrapping undone, for searching long messages."""
     return re.sub(r"\s+", " ", output)

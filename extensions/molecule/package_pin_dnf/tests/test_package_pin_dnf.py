@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from pin_compat_checks import playbook, sha256, unwrap
+from pin_compat_checks import playbook, rpm_versions, sha256, shell_session, unwrap
 
 LOCKLIST = "/etc/dnf/plugins/versionlock.list"
 DNF_CONF = "/etc/dnf/dnf.conf"
@@ -42,19 +42,7 @@ NOISE = re.compile(r"^(Unable to detect release version.*|Failed loading plugin 
 
 
 def session(host, *commands):
-    """{command: (rc, output)} of shell commands run one after another in a single SSH call (LC_ALL=C)."""
-    script = "".join("echo '### %s'; %s 2>&1; echo \"### rc=$?\"; " % (c, c) for c in commands)
-    out = host.run("export LC_ALL=C; " + script).stdout
-    result = {}
-    for command in commands:
-        block = out.split("### %s\n" % command, 1)[1]
-        text, rc = re.match(r"(.*?)### rc=(\d+)\n", block, re.S).groups()
-        result[command] = (int(rc), "\n".join(line for line in text.splitlines() if not NOISE.match(line)))
-    return result
-
-
-def rpm_versions(host, *names):
-    return host.run("rpm -q --qf '%%{NAME} %%{EPOCH}:%%{VERSION}-%%{RELEASE}\\n' %s" % " ".join(names)).stdout.splitlines()
+    return shell_session(host, commands, NOISE)
 
 
 def refused_by_dnf(rc, output, specs):

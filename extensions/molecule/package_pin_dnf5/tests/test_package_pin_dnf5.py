@@ -11,7 +11,7 @@ import tomllib
 
 import pytest
 
-from pin_compat_checks import playbook, sha256, unwrap
+from pin_compat_checks import playbook, rpm_versions, sha256, shell_session, unwrap
 
 LOCK = "/etc/dnf/versionlock.toml"
 DROPIN = "/etc/dnf/libdnf5.conf.d/nodeprep-nodeprep-pins.conf"
@@ -37,21 +37,7 @@ NOISE = re.compile(r"^(Updating and loading repositories:|Repositories loaded\.|
 
 
 def session(host, *commands):
-    """{command: (rc, output)} of shell commands run one after another in a single SSH call (LC_ALL=C)."""
-    script = "".join("echo '### %s'; %s 2>&1; echo \"### rc=$?\"; " % (c, c) for c in commands)
-    out = host.run("export LC_ALL=C; " + script).stdout
-    result = {}
-    for command in commands:
-        block = out.split("### %s\n" % command, 1)[1]
-        text, rc = re.match(r"(.*?)### rc=(\d+)\n", block, re.S).groups()
-        result[command] = (int(rc), "\n".join(line for line in text.splitlines() if not NOISE.match(line.strip())))
-        # Quoted into the molecule log (the verifier runs with -s): dnf5's own words are the evidence.
-        print("\n$ %s   # rc=%d\n%s" % (command, result[command][0], result[command][1]))
-    return result
-
-
-def rpm_versions(host, *names):
-    return host.run("rpm -q --qf '%%{NAME} %%{EPOCH}:%%{VERSION}-%%{RELEASE}\\n' %s" % " ".join(names)).stdout.splitlines()
+    return shell_session(host, commands, NOISE, quote=True)
 
 
 def lock_entries(host):
