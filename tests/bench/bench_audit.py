@@ -37,7 +37,8 @@ PLAYBOOKS = {
     "ping": os.path.join(HERE, "ping.yml"),
     "probe": os.path.join(HERE, "probe_style.yml"),
 }
-TARGET_AUDIT_OVER_PING = 2.5
+# Issue 11: the audit costs at most a quarter more than the one-round-trip floor on Docker-less hosts.
+TARGET_AUDIT_OVER_PING = 1.25
 TARGET_PROBE_OVER_AUDIT = 3.0
 
 
@@ -169,7 +170,8 @@ def main(argv=None):
     parser.add_argument("--output", default=os.path.join(ROOT, "tests", "output", "bench"),
                         help="directory for bench-audit.json and the logs")
     parser.add_argument("--check-targets", action="store_true",
-                        help="exit 1 unless audit/ping <= 2.5 and probe/audit >= 3 for every configuration")
+                        help="exit 1 unless audit/ping <= %.2f and probe/audit >= %g for every configuration"
+                             % (TARGET_AUDIT_OVER_PING, TARGET_PROBE_OVER_AUDIT))
     args = parser.parse_args(argv)
     unknown = set(args.playbooks) - set(PLAYBOOKS)
     if unknown:
@@ -251,7 +253,7 @@ def main(argv=None):
             cpu_ratios, "-" if "audit" not in entry else "%.1f s" % entry["audit"]["cpu_seconds"],
             "-" if "audit" not in entry else "%.0f / %.0f" % (entry["audit"]["peak_main_mib"],
                                                               entry["audit"]["peak_tree_pss_mib"])))
-    print("targets: audit/ping <= %.1f, probe/audit >= %.1f: %s" % (
+    print("targets: audit/ping <= %.2f, probe/audit >= %.1f: %s" % (
         TARGET_AUDIT_OVER_PING, TARGET_PROBE_OVER_AUDIT, "met" if met else "NOT met"))
     print("details: %s" % os.path.join(args.output, "bench-audit.json"))
     return 1 if args.check_targets and not met else 0
