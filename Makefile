@@ -90,6 +90,11 @@ ansible-test-tree: $(DEPS_STAMP)
 	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C $(ANSIBLE_TEST_COLLECTION)
 	for dep in ansible community; do ln -sfn $(COLLECTIONS)/ansible_collections/$$dep $(ANSIBLE_TEST_ROOT)/ansible_collections/$$dep; done
 
+# tests/tools/make-test-fast gives its second lane a copy of its own, next to this one.
+.PHONY: print-ansible-test-root
+print-ansible-test-root:
+	@echo $(ANSIBLE_TEST_ROOT)
+
 .PHONY: tools
 tools: $(VENV)/.installed $(VENV312)/.installed $(DEPS_STAMP) collection-link ansible-test-offline
 
@@ -99,17 +104,28 @@ tools: $(VENV)/.installed $(VENV312)/.installed $(DEPS_STAMP) collection-link an
 # test-fast then test-vm, with the VM images prepared in the background meanwhile (see tests/tools/make-test).
 test:
 	bash tests/tools/make-test $(VM_SCENARIOS)
-test-fast: units changelog-lint lint sanity integration integration-dockerd test-playbooks test-browser test-ee
+# Two lanes at once on the 2 cores (tests/tools/make-test-fast); `make test-fast-serial` runs the same targets one by one.
+test-fast:
+	bash tests/tools/make-test-fast
+FAST_TARGETS := units changelog-lint lint sanity integration integration-dockerd test-playbooks test-browser test-ee
+.PHONY: test-fast-serial
+test-fast-serial: $(FAST_TARGETS)
 
 # pytest exits 5 when it collects nothing; make treats that as the failure it is.
 .PHONY: units
-units: tools
+units: units-py311 units-py312
+.PHONY: units-py311 units-py312
+units-py311: tools
 	cd $(COLLECTION_LINK) && PYTHONPATH=$(COLLECTIONS) $(VENV)/bin/python -m pytest -p no:cacheprovider tests/unit -q
+units-py312: tools
 	cd $(COLLECTION_LINK) && PYTHONPATH=$(COLLECTIONS) $(VENV312)/bin/python -m pytest -p no:cacheprovider tests/unit -q
 
 .PHONY: sanity
-sanity: tools ansible-test-tree host-test-deps
+sanity: sanity-py311 sanity-py312
+.PHONY: sanity-py311 sanity-py312
+sanity-py311: tools ansible-test-tree host-test-deps
 	cd $(ANSIBLE_TEST_COLLECTION) && PATH=$(VENV)/bin:$$PATH $(VENV)/bin/ansible-test sanity --venv --python 3.11 --color no
+sanity-py312: tools ansible-test-tree host-test-deps
 	cd $(ANSIBLE_TEST_COLLECTION) && PATH=$(VENV312)/bin:$$PATH $(VENV312)/bin/ansible-test sanity --venv --python 3.12 --color no
 
 .PHONY: lint
