@@ -43,7 +43,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make audit      audit localhost (INVENTORY=path for other hosts); exits non-zero when a host is not ready"
 	@echo "make test       every test tier: units, sanity, lint, integration, VM tier (what CI runs)"
-	@echo "make test-fast  every tier but the VM tier"
+	@echo "make test-fast  every tier but the VM tier, in two lanes at once (make test-fast-serial: one by one)"
 	@echo "make units | sanity | lint | integration | integration-dockerd | test-playbooks | test-browser | test-ee | test-vm | bench | bench-facts"
 
 # ---------------------------------------------------------------- toolchain
