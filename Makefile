@@ -72,16 +72,19 @@ $(DEPS_STAMP): tests/tools/extract_collections.py | $(VENV)/.installed
 # ansible-test downloads a get-pip script for every venv it makes; install an offline stand-in for each pip it asks for.
 ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
 .PHONY: ansible-test-offline
+# Both this and collection-link write only when something differs: `make test-fast` runs two makes at once, whose
+# `tools` would otherwise rewrite the same files side by side (install failed there with "File exists").
 ansible-test-offline:
 	mkdir -p $(ANSIBLE_TEST_CACHE)
 	for pip_version in 24_2 25_2; do \
-	  install -m 0644 tests/tools/get_pip_offline.py $(ANSIBLE_TEST_CACHE)/get_pip_$${pip_version}.py; \
+	  cmp -s tests/tools/get_pip_offline.py $(ANSIBLE_TEST_CACHE)/get_pip_$${pip_version}.py || \
+	    install -m 0644 tests/tools/get_pip_offline.py $(ANSIBLE_TEST_CACHE)/get_pip_$${pip_version}.py; \
 	done
 
 .PHONY: collection-link
 collection-link: $(DEPS_STAMP)
 	mkdir -p $(dir $(COLLECTION_LINK))
-	ln -sfn $(ROOT) $(COLLECTION_LINK)
+	test "$$(readlink $(COLLECTION_LINK))" = "$(ROOT)" || ln -sfn $(ROOT) $(COLLECTION_LINK)
 
 # A copy of what git would ship (tracked plus untracked-but-not-ignored files), for ansible-test.
 .PHONY: ansible-test-tree

@@ -4,7 +4,9 @@ One test module per VM: pytest-xdist (molecule.yml: n 2, dist loadfile) verifies
 each VM's tests keep their file order on one worker.
 """
 
-from kernel_states_checks import *  # noqa: F401,F403
-from kernel_states_checks import _clean_up_after_the_phases  # noqa: F401  (autouse; * skips _ names)
+# pytest collects the test_* names of this module: the checks are taken over whole, this module only picks the VM.
+from kernel_states_checks import *  # pylint: disable=wildcard-import,unused-wildcard-import
+# The phases' autouse clean-up fixture: `import *` skips names that start with _.
+from kernel_states_checks import _clean_up_after_the_phases  # pylint: disable=unused-import
 
 testinfra_hosts = ["ansible://bookworm"]
