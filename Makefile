@@ -108,11 +108,13 @@ tools: $(VENV)/.installed $(VENV312)/.installed $(DEPS_STAMP) collection-link an
 test:
 	bash tests/tools/make-test $(VM_SCENARIOS)
 # Two lanes at once on the 2 cores (tests/tools/make-test-fast); `make test-fast-serial` runs the same targets one by one.
+# Lane A holds every ansible-test run on Python 3.11 (they share one venv); lane B gets an ansible-test copy of its own.
+FAST_LANE_A := sanity-py311 integration integration-dockerd test-playbooks
+FAST_LANE_B := units-py311 units-py312 changelog-lint lint sanity-py312 test-browser test-ee
 test-fast:
-	bash tests/tools/make-test-fast
-FAST_TARGETS := units changelog-lint lint sanity integration integration-dockerd test-playbooks test-browser test-ee
+	bash tests/tools/make-test-fast "$(FAST_LANE_A)" "$(FAST_LANE_B)"
 .PHONY: test-fast-serial
-test-fast-serial: $(FAST_TARGETS)
+test-fast-serial: $(FAST_LANE_A) $(FAST_LANE_B)
 
 # pytest exits 5 when it collects nothing; make treats that as the failure it is.
 .PHONY: units
